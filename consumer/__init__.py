@@ -1,0 +1,1 @@
+"""Consumer-group workers that turn webhook events into exactly-once wallet credits."""

@@ -1,0 +1,53 @@
+"""The credit rule: given a locked payment and a verified event, what should happen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from consumer.domain.state_machine import PaymentState, path_to
+from schemas.providers import ProviderEvent
+
+
+class Verdict(StrEnum):
+    APPLY = "applied"
+    DUPLICATE = "duplicate"
+    REJECT = "rejected"
+    IGNORE = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentView:
+    reference: str
+    amount: int
+    currency: str
+    state: PaymentState
+    credited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CreditDecision:
+    verdict: Verdict
+    reason: str = ""
+
+
+def decide_credit(payment: PaymentView, event: ProviderEvent) -> CreditDecision:
+    """Apply exactly when a successful payment event matches an uncredited payment exactly."""
+    if not event.is_successful_payment:
+        return CreditDecision(
+            Verdict.IGNORE, f"{event.event_type} (status {event.provider_status}) credits nothing"
+        )
+    if payment.credited:
+        return CreditDecision(Verdict.DUPLICATE, "the payment was already credited")
+    if event.amount != payment.amount or event.currency != payment.currency:
+        return CreditDecision(
+            Verdict.REJECT,
+            f"the event says {event.amount} {event.currency} but the payment was initialized "
+            f"for {payment.amount} {payment.currency}",
+        )
+    if payment.state in (PaymentState.COMPLETED, PaymentState.FAILED):
+        return CreditDecision(
+            Verdict.REJECT, f"the payment is {payment.state}; a success event cannot credit it"
+        )
+    path_to(payment.state, PaymentState.COMPLETED)
+    return CreditDecision(Verdict.APPLY)

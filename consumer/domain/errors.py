@@ -1,0 +1,50 @@
+"""The consumer's error hierarchy. Each docstring is the message used when none is given.
+
+Retryable errors may succeed later (the payment is not there yet, a server is down); permanent
+errors never will (the event contradicts the payment); poison messages cannot even be read.
+"""
+
+from __future__ import annotations
+
+
+class ConsumerError(Exception):
+    """The event could not be applied."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
+
+
+class RetryableError(ConsumerError):
+    """The event could not be applied now; it may be later."""
+
+
+class PaymentNotFound(RetryableError):
+    """No payment has this reference yet; initialization may not have committed."""
+
+
+class DependencyUnavailable(RetryableError):
+    """PostgreSQL or Redis did not answer."""
+
+
+class LockTimeout(RetryableError):
+    """Another worker held the reference's lock for longer than we wait."""
+
+
+class PermanentError(ConsumerError):
+    """The event can never be applied as it is."""
+
+
+class CreditMismatch(PermanentError):
+    """The event's amount or currency differs from the initialized payment's."""
+
+
+class IllegalTransition(PermanentError):
+    """The payment's state does not allow this change."""
+
+
+class PoisonMessage(PermanentError):
+    """The record cannot be read as a verified payhooks event."""
+
+    def __init__(self, message: str | None = None, *, raw: bytes | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw

@@ -1,0 +1,1 @@
+"""payhooks: payment-provider webhooks to exactly-once wallet credits, on Kafka."""

@@ -1,0 +1,3 @@
+from payhooks.cli import main
+
+main()

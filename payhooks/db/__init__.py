@@ -1,0 +1,1 @@
+"""The ledger's schema (tables, migrations) and the engine that reaches it."""

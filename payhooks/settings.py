@@ -1,0 +1,113 @@
+"""The one settings object, read from `PAYHOOKS_*` variables and passed in everywhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROVIDERS = ("paystack", "stripe", "flutterwave", "standard")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """`"5s"`, `"2m"`, `"250ms"`, `"1h"` or a bare number of seconds → seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 5s, 30s, 2m, 250ms")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _split_secrets(value: object) -> tuple[SecretStr, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        return tuple(SecretStr(part.strip()) for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple):
+        return tuple(
+            item if isinstance(item, SecretStr) else SecretStr(str(item)) for item in value
+        )
+    raise ValueError("expected a comma-separated list of secrets")
+
+
+Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every knob payhooks has. Environment variables are `PAYHOOKS_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYHOOKS_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/payhooks"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topic_prefix: str = "payments"
+    topic_partitions: int = Field(default=12, ge=1)
+
+    paystack_secret_key: Secrets = ()
+    stripe_webhook_secret: Secrets = ()
+    flutterwave_secret_hash: Secrets = ()
+    standard_webhook_secret: Secrets = ()
+
+    paystack_api_base: str = "https://api.paystack.co"
+    stripe_api_base: str = "https://api.stripe.com"
+    flutterwave_api_base: str = "https://api.flutterwave.com"
+    standard_api_base: str = "http://127.0.0.1:8090/standard"
+
+    signature_tolerance_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    idempotency_key_ttl_hours: int = Field(default=24, ge=24)
+
+    retry_delays: Annotated[tuple[float, ...], NoDecode] = (5.0, 30.0, 120.0, 600.0)
+    consumer_group: str = "payhooks-credit"
+    consumer_batch_size: int = Field(default=500, ge=1)
+    redis_lock_lease_seconds: float = Field(default=30.0, gt=0)
+    redis_lock_wait_seconds: float = Field(default=10.0, ge=0)
+    stuck_processing_seconds: int = Field(default=3600, ge=1)
+
+    state_dir: Path = Path(".payhooks")
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+    @field_validator(
+        "paystack_secret_key",
+        "stripe_webhook_secret",
+        "flutterwave_secret_hash",
+        "standard_webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _secrets_from_list(cls, value: object) -> tuple[SecretStr, ...]:
+        return _split_secrets(value)
+
+    @field_validator("retry_delays", mode="before")
+    @classmethod
+    def _delays_from_text(cls, value: object) -> tuple[float, ...]:
+        if isinstance(value, str):
+            return tuple(parse_duration(part) for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            return tuple(parse_duration(str(v)) if isinstance(v, str) else float(v) for v in value)
+        raise ValueError("expected delays like 5s,30s,2m,10m")
+
+    def provider_secrets(self, provider: str) -> tuple[bytes, ...]:
+        """The configured secrets of one provider, newest first as written; empty if it is off."""
+        field = {
+            "paystack": self.paystack_secret_key,
+            "stripe": self.stripe_webhook_secret,
+            "flutterwave": self.flutterwave_secret_hash,
+            "standard": self.standard_webhook_secret,
+        }.get(provider, ())
+        return tuple(secret.get_secret_value().encode() for secret in field)
+
+    def provider_api_base(self, provider: str) -> str:
+        return str(getattr(self, f"{provider}_api_base"))
+
+    def enabled_providers(self) -> tuple[str, ...]:
+        return tuple(p for p in PROVIDERS if self.provider_secrets(p))

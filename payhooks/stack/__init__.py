@@ -1,0 +1,163 @@
+"""`payhooks stack`: the real Kafka, PostgreSQL and Redis for development, tests and the demo.
+
+Servers already answering at the configured addresses are reused; otherwise Docker Compose is
+used where a Docker engine answers; otherwise the servers are started natively.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from payhooks.settings import Settings
+from payhooks.stack import probes
+from payhooks.stack.errors import StackError
+from payhooks.stack.native import NativeKafka, NativePostgres, NativeRedis, Progress
+
+__all__ = ["ServiceStatus", "Stack", "StackError"]
+
+
+class Service(Protocol):
+    name: str
+    address: probes.Address
+
+    def answers(self) -> bool: ...
+    def owned(self) -> bool: ...
+    def start(self, progress: Progress) -> None: ...
+    def stop(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    name: str
+    address: str
+    answers: bool
+    started_by_payhooks: bool
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "payhooks"
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        done = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+class Stack:
+    def __init__(self, settings: Settings, *, cache_dir: Path | None = None) -> None:
+        self.settings = settings
+        state = settings.state_dir
+        self.services: tuple[Service, ...] = (
+            NativeKafka(settings.kafka_bootstrap, state, cache_dir or default_cache_dir()),
+            NativePostgres(settings.database_url, state),
+            NativeRedis(settings.redis_url, state),
+        )
+        self.compose_marker = state / "docker-compose.started"
+
+    def status(self) -> list[ServiceStatus]:
+        with ThreadPoolExecutor(len(self.services)) as pool:
+            answers = list(pool.map(lambda s: s.answers(), self.services))
+        return [
+            ServiceStatus(s.name, str(s.address), ok, s.owned() or self.compose_marker.exists())
+            for s, ok in zip(self.services, answers, strict=True)
+        ]
+
+    def up(self, progress: Progress) -> list[ServiceStatus]:
+        missing = [s for s in self.services if not s.answers()]
+        for service in missing:
+            if probes.port_open(service.address):
+                raise StackError(
+                    f"port {service.address.port} is taken by a program that is not "
+                    f"{service.name}: stop it or point PAYHOOKS_* at a free port"
+                )
+        if missing and docker_engine_answers():
+            self._compose_up([s.name for s in missing], progress)
+        elif missing:
+            self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+            with ThreadPoolExecutor(len(missing)) as pool:
+                for future in [pool.submit(s.start, progress) for s in missing]:
+                    future.result()
+        self._ensure_database()
+        return self.status()
+
+    def down(self, progress: Progress) -> list[str]:
+        if self.compose_marker.exists():
+            progress("stopping the docker compose services…")
+            subprocess.run(["docker", "compose", "down"], check=False)
+            self.compose_marker.unlink()
+        stopped = []
+        for service in self.services:
+            if service.stop():
+                stopped.append(service.name)
+                progress(f"stopped {service.name}")
+        return stopped
+
+    def env_lines(self) -> list[str]:
+        s = self.settings
+        return [
+            f"export PAYHOOKS_KAFKA_BOOTSTRAP={s.kafka_bootstrap}",
+            f"export PAYHOOKS_DATABASE_URL={s.database_url}",
+            f"export PAYHOOKS_REDIS_URL={s.redis_url}",
+            f"export PAYHOOKS_TOPIC_PREFIX={s.topic_prefix}",
+        ]
+
+    def _compose_up(self, names: list[str], progress: Progress) -> None:
+        progress(f"a Docker engine answers: docker compose up {' '.join(names)}…")
+        done = subprocess.run(
+            ["docker", "compose", "up", "-d", "--wait", *names],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"docker compose up failed: {done.stderr.strip()[-300:]}")
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.compose_marker.write_text(" ".join(names))
+
+    def _ensure_database(self) -> None:
+        create_database(self.settings.database_url)
+
+
+def create_database(database_url: str, *, template: str | None = None) -> None:
+    """Create the URL's database unless it exists (optionally as a copy of `template`)."""
+    url = make_url(database_url)
+    connection = psycopg2.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+        connect_timeout=5,
+    )
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            name = url.database or "payhooks"
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cursor.fetchone() is None:
+                statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                if template:
+                    statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+                cursor.execute(statement)
+    finally:
+        connection.close()

@@ -1,0 +1,30 @@
+"""Create payhooks' topics with the admin client (never broker auto-create)."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from payhooks.settings import Settings
+from schemas.names import all_topics
+
+
+def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
+    """Create the main, retry and DLQ topics where missing; return their names."""
+    names = all_topics(settings.topic_prefix, len(settings.retry_delays))
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+        for name in names
+        if name not in existing
+    ]
+    if wanted:
+        futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
+        for future in futures.values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    return names

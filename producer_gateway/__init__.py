@@ -1,0 +1,1 @@
+"""The HTTP gateway: verify a provider's webhook, publish it durably to Kafka, answer."""

@@ -1,0 +1,94 @@
+"""The gateway's one Kafka producer: idempotent, acks=all, polled from a background thread.
+
+A request awaits its own delivery report. The report arrives on librdkafka's poll thread and is
+handed to the request's event loop with `call_soon_threadsafe`, never set from the foreign thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+
+class PublishFailed(Exception):
+    """Kafka did not acknowledge the event; the sender should retry later."""
+
+
+def producer_config(bootstrap: str, timeout_seconds: float) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        "message.timeout.ms": int(timeout_seconds * 1000),
+        "socket.connection.setup.timeout.ms": 3000,
+        "reconnect.backoff.max.ms": 1000,
+    }
+
+
+def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
+    if future.done():  # the request gave up waiting (timeout or client gone)
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(PublishFailed(f"Kafka refused the event: {error.str()}"))
+
+
+class KafkaPublisher:
+    def __init__(self, bootstrap: str, *, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._producer = Producer(producer_config(bootstrap, timeout_seconds))
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(
+        self,
+        topic: str,
+        *,
+        key: str,
+        value: bytes,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        """Return once Kafka holds the record; raise PublishFailed otherwise."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, _: Message) -> None:
+            loop.call_soon_threadsafe(_settle, future, error)
+
+        try:
+            self._producer.produce(
+                topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery
+            )
+        except (BufferError, KafkaException) as exc:
+            raise PublishFailed(f"Kafka cannot take the event now: {exc}") from exc
+        try:
+            await asyncio.wait_for(future, self.timeout_seconds)
+        except TimeoutError as exc:
+            raise PublishFailed(
+                f"Kafka did not acknowledge within {self.timeout_seconds:.0f} s"
+            ) from exc
+
+    async def ready(self, topic: str) -> bool:
+        """Kafka answers and the topic exists."""
+        try:
+            metadata = await asyncio.to_thread(self._producer.list_topics, topic, 2.0)
+        except KafkaException:
+            return False
+        found = metadata.topics.get(topic)
+        return found is not None and found.error is None
+
+    def close(self) -> None:
+        self._producer.flush(self.timeout_seconds)
+        self._stop.set()
+        self._poller.join(timeout=2)

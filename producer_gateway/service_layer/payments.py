@@ -1,0 +1,56 @@
+"""Payment initialization's database side: the user, the wallet and the payment log row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from payhooks.db.tables import Payment, User, Wallet
+
+
+def wallet_for(session: Session, external_user_id: str, currency: str) -> Wallet:
+    """The user's wallet in `currency`, created on first use (safe under concurrency)."""
+    session.execute(insert(User).values(external_id=external_user_id).on_conflict_do_nothing())
+    user_id = session.scalars(select(User.id).where(User.external_id == external_user_id)).one()
+    session.execute(
+        insert(Wallet)
+        .values(user_id=user_id, currency=currency, balance=0)
+        .on_conflict_do_nothing()
+    )
+    return session.scalars(
+        select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == currency)
+    ).one()
+
+
+def create_payment(
+    session: Session,
+    *,
+    reference: str,
+    user_id: str,
+    amount: int,
+    currency: str,
+    provider: str,
+    email: str | None = None,
+    idempotency_key: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Payment:
+    """Add a payment log row in state `pending`; the caller commits."""
+    wallet = wallet_for(session, user_id, currency)
+    payment = Payment(
+        reference=reference,
+        user_id=wallet.user_id,
+        wallet_id=wallet.id,
+        amount=amount,
+        currency=currency,
+        provider=provider,
+        email=email,
+        state="pending",
+        idempotency_key=idempotency_key,
+        payment_metadata=metadata,
+    )
+    session.add(payment)
+    session.flush()
+    return payment

@@ -1,0 +1,1 @@
+"""Contracts shared by the gateway and the consumer: envelope, names, headers, provider payloads."""

@@ -1,0 +1,83 @@
+"""`payhooks stack` against the real servers: status, idempotent up, env, clear errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from payhooks.settings import Settings
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def payhooks(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "payhooks", *args],
+        capture_output=True,
+        text=True,
+        env=env or dict(os.environ),
+        timeout=300,
+        check=False,
+    )
+
+
+def test_status_shows_every_server_answering(stack_settings: Settings) -> None:
+    done = payhooks("stack", "status")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["kafka", "postgres", "redis"]
+    assert all(line.split()[2] == "up" for line in lines)
+
+
+def test_up_when_everything_is_up_changes_nothing(stack_settings: Settings) -> None:
+    done = payhooks("stack", "up")
+    assert done.returncode == 0, done.stderr
+    assert "starting" not in done.stderr
+    assert done.stdout.count(" up ") == 3
+
+
+def test_env_prints_exports(stack_settings: Settings) -> None:
+    done = payhooks("stack", "env")
+    assert done.returncode == 0
+    assert "export PAYHOOKS_KAFKA_BOOTSTRAP=127.0.0.1:9092" in done.stdout.splitlines()
+    assert any(
+        line.startswith("export PAYHOOKS_DATABASE_URL=") for line in done.stdout.splitlines()
+    )
+
+
+def test_a_port_taken_by_another_program_is_a_one_line_error(stack_settings: Settings) -> None:
+    port = free_port()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen()
+
+    def accept_and_hang_up() -> None:
+        while True:
+            try:
+                connection, _ = squatter.accept()
+            except OSError:
+                return
+            connection.close()
+
+    threading.Thread(target=accept_and_hang_up, daemon=True).start()
+    try:
+        env = {**os.environ, "PAYHOOKS_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+        done = payhooks("stack", "up", env=env)
+    finally:
+        squatter.close()
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0
+    assert f"port {port} is taken by a program that is not redis" in done.stderr
+
+
+def test_down_stops_nothing_it_did_not_start(tmp_path: os.PathLike[str]) -> None:
+    env = {**os.environ, "PAYHOOKS_STATE_DIR": str(tmp_path)}
+    done = payhooks("stack", "down", env=env)
+    assert done.returncode == 0
+    assert "nothing of ours was running" in done.stdout

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from payhooks.settings import Settings, parse_duration
+
+
+def test_secrets_are_comma_separated_for_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYHOOKS_PAYSTACK_SECRET_KEY", "sk_new, sk_old")
+    settings = Settings()
+    assert settings.provider_secrets("paystack") == (b"sk_new", b"sk_old")
+    assert "sk_new" not in repr(settings)
+    assert settings.enabled_providers() == ("paystack",)
+
+
+def test_retry_delays_read_as_durations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYHOOKS_RETRY_DELAYS", "5s,30s,2m,10m")
+    assert Settings().retry_delays == (5.0, 30.0, 120.0, 600.0)
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = Settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.topic_prefix == "payments"
+    assert settings.consumer_group == "payhooks-credit"
+
+
+@pytest.mark.parametrize("text", ["", "fast", "5 parsecs", "-1s"])
+def test_bad_durations_say_what_to_write(text: str) -> None:
+    with pytest.raises(ValueError, match=r"write e\.g\."):
+        parse_duration(text)

@@ -1,0 +1,44 @@
+"""docker-compose.yml stays consistent with the code (no Docker engine runs on our machines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from payhooks.settings import Settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def load() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def test_the_stack_gateway_and_two_consumers_are_defined() -> None:
+    services = load()["services"]
+    assert {"kafka", "postgres", "redis", "gateway", "consumer-1", "consumer-2"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_every_dependency_names_a_defined_service() -> None:
+    services = load()["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+
+
+def test_every_payhooks_variable_is_a_real_setting() -> None:
+    environment = load()["x-payhooks-env"]
+    fields = {f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields}
+    assert set(environment) <= fields, set(environment) - fields
+
+
+def test_processes_run_real_payhooks_commands() -> None:
+    services = load()["services"]
+    assert services["gateway"]["command"][:2] == ["payhooks", "gateway"]
+    assert services["consumer-1"]["command"] == ["payhooks", "consumer"]
+    assert services["migrate"]["command"] == ["payhooks", "db", "upgrade"]

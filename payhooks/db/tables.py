@@ -147,3 +147,28 @@ class IdempotencyKey(Base):
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class DlqReplay(Base):
+    """The replay ledger: one row per dead letter ops acted on, so a replay never runs twice.
+
+    Only `outcome = 'replayed'` rows stop a later replay; a `refused` row (signature did not
+    verify) is overwritten when the record is replayed after the cause was fixed.
+    """
+
+    __tablename__ = "dlq_replays"
+    __table_args__ = (
+        UniqueConstraint("dlq_topic", "dlq_partition", "dlq_offset", name="uq_dlq_replays_record"),
+        CheckConstraint("outcome IN ('replayed', 'refused')", name="outcome_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dlq_topic: Mapped[str] = mapped_column(String(249))
+    dlq_partition: Mapped[int] = mapped_column(Integer)
+    dlq_offset: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    replayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    actor: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     redis_lock_lease_seconds: float = Field(default=30.0, gt=0)
     redis_lock_wait_seconds: float = Field(default=10.0, ge=0)
     stuck_processing_seconds: int = Field(default=3600, ge=1)
+    # The credit consumer's knobs (docs/consumer.md explains each).
+    consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1)
+    consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1)
+    consumer_transaction_timeout_ms: int = Field(default=30_000, ge=1000)
+    consumer_inprocess_attempts: int = Field(default=3, ge=1)
+    consumer_inprocess_wait_max_seconds: float = Field(default=0.5, ge=0)
+    consumer_redis_retry_after_seconds: float = Field(default=5.0, ge=0)
+    consumer_metrics_port: int | None = None
+    consumer_fault_kill_at: str = ""  # test hook: "after_db_commit" | "after_handoff_produce"
 
     state_dir: Path = Path(".payhooks")
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

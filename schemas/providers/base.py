@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -30,7 +32,11 @@ M = TypeVar("M", bound=ProviderPayload)
 
 @dataclass(frozen=True, slots=True)
 class ProviderEvent:
-    """A provider's webhook reduced to what payhooks acts on."""
+    """A provider's webhook reduced to what payhooks acts on.
+
+    `reference` is "" for events that concern no payment (transfers, customers, ...): they are
+    still published, keyed by their event id, and the consumer decides what to do with them.
+    """
 
     event_id: str
     event_type: str
@@ -115,3 +121,71 @@ def parse_model(model: type[M], raw_body: bytes, provider: str) -> M:
         raise MalformedPayload(
             f"{provider} webhook body is not valid: {where}: {first['msg']}"
         ) from exc
+
+
+# Currencies whose minor unit is not 1/100 (ISO 4217). Providers that send major units
+# (Flutterwave) are converted with these, so every amount in payhooks is an int of minor units.
+_MINOR_UNIT_EXPONENT: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            "BIF",
+            "CLP",
+            "DJF",
+            "GNF",
+            "ISK",
+            "JPY",
+            "KMF",
+            "KRW",
+            "PYG",
+            "RWF",
+            "UGX",
+            "UYI",
+            "VND",
+            "VUV",
+            "XAF",
+            "XOF",
+            "XPF",
+        ),
+        0,
+    ),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def minor_unit_exponent(currency: str) -> int:
+    return _MINOR_UNIT_EXPONENT.get(currency.upper(), 2)
+
+
+def to_minor_units(amount: Decimal, currency: str, provider: str) -> int:
+    """A major-unit amount (e.g. 1500.50 NGN) as an int of minor units (150050)."""
+    scaled = amount.scaleb(minor_unit_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise MalformedPayload(
+            f"{provider} webhook amount {amount} {currency} has more decimals than the currency"
+        )
+    return int(scaled)
+
+
+def to_major_units(amount: int, currency: str) -> Decimal:
+    """The inverse of `to_minor_units`, for provider APIs that take major units."""
+    return Decimal(amount).scaleb(-minor_unit_exponent(currency))
+
+
+def body_event_id(provider: str, raw_body: bytes) -> str:
+    """Last-resort event id for an event naming neither itself nor a payment: the body hash."""
+    return deterministic_event_id(provider, "body", hashlib.sha256(raw_body).hexdigest())
+
+
+def require_payment_fields(
+    provider: str, event_type: str, reference: str, amount: int | None, currency: str | None
+) -> None:
+    """A payment-success event without reference, amount and currency cannot be acted on: 400."""
+    missing = [
+        name
+        for name, value in (("reference", reference), ("amount", amount), ("currency", currency))
+        if value in (None, "")
+    ]
+    if missing:
+        raise MalformedPayload(
+            f"{provider} {event_type} webhook lacks {', '.join(missing)}; it cannot be credited"
+        )

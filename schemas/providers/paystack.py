@@ -1,6 +1,7 @@
 """Paystack: HMAC-SHA512 of the raw body, hex, in `x-paystack-signature`.
 
-No timestamp (so no replay window) and no event id (one is derived).
+No timestamp (so no replay window) and no event id: one is derived from the event type and
+`data.reference` (else `data.id`, else the body's hash), so a redelivery gets the same id.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from schemas.providers.base import (
     ProviderEvent,
     ProviderPayload,
     Reference,
+    body_event_id,
     deterministic_event_id,
     hmac_hex,
     matches_any,
     parse_model,
     require_header,
+    require_payment_fields,
 )
 
 SIGNATURE_HEADER = "x-paystack-signature"
@@ -29,9 +32,9 @@ SIGNATURE_HEADER = "x-paystack-signature"
 
 class PaystackData(ProviderPayload):
     id: StrictInt | None = None
-    reference: Reference
-    amount: StrictInt
-    currency: Currency
+    reference: Reference | None = None
+    amount: StrictInt | None = None
+    currency: Currency | None = None
     status: str | None = None
     paid_at: datetime | None = None
 
@@ -65,16 +68,27 @@ class PaystackScheme:
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         payload = parse_model(PaystackWebhook, raw_body, self.name)
         data = payload.data
+        reference = data.reference or ""
+        successful = payload.event == "charge.success" and data.status == "success"
+        if successful:
+            require_payment_fields(self.name, payload.event, reference, data.amount, data.currency)
         return ProviderEvent(
-            event_id=deterministic_event_id(self.name, payload.event, data.reference),
+            event_id=self._event_id(payload.event, data, raw_body),
             event_type=payload.event,
-            reference=data.reference,
+            reference=reference,
             amount=data.amount,
             currency=data.currency,
             provider_status=data.status,
             occurred_at=data.paid_at,
-            is_successful_payment=payload.event == "charge.success" and data.status == "success",
+            is_successful_payment=successful,
         )
+
+    def _event_id(self, event_type: str, data: PaystackData, raw_body: bytes) -> str:
+        if data.reference:
+            return deterministic_event_id(self.name, event_type, data.reference)
+        if data.id is not None:
+            return deterministic_event_id(self.name, event_type, f"id:{data.id}")
+        return body_event_id(self.name, raw_body)
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:
         return {SIGNATURE_HEADER: hmac_hex(secret, raw_body, hashlib.sha512().name)}

@@ -1,0 +1,107 @@
+"""Webhook bodies shaped like each provider's real ones (minimal), for the simulator and tests."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from schemas.providers.base import to_major_units
+
+
+def _paystack(event: str, reference: str, amount: int, currency: str, status: str) -> Any:
+    return {
+        "event": event,
+        "data": {
+            "id": 302961,
+            "reference": reference,
+            "amount": amount,
+            "currency": currency,
+            "status": status,
+            "paid_at": "2026-11-27T10:00:00Z",
+        },
+    }
+
+
+def _stripe(event: str, reference: str, amount: int, currency: str, status: str) -> Any:
+    return {
+        "id": f"evt_{reference}_{event}",
+        "object": "event",
+        "type": event,
+        "created": 1_800_000_000,
+        "data": {
+            "object": {
+                "id": f"pi_{reference}",
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_received": amount if status == "succeeded" else 0,
+                "currency": currency.lower(),
+                "status": status,
+                "metadata": {"reference": reference},
+            }
+        },
+    }
+
+
+def _flutterwave(event: str, reference: str, amount: int, currency: str, status: str) -> Any:
+    return {
+        "event": event,
+        "data": {
+            "id": zlib.crc32(f"{reference}|{event}".encode()),
+            "tx_ref": reference,
+            "flw_ref": f"FLW-{reference}",
+            # Flutterwave sends major units: a JSON number, never a string.
+            "amount": float(to_major_units(amount, currency)),
+            "currency": currency,
+            "status": status,
+            "created_at": "2026-11-27T10:00:00.000Z",
+        },
+    }
+
+
+def _standard(event: str, reference: str, amount: int, currency: str, status: str) -> Any:
+    return {
+        "type": event,
+        "timestamp": "2026-11-27T10:00:00Z",
+        "data": {"reference": reference, "amount": amount, "currency": currency, "status": status},
+    }
+
+
+# provider → (success event, its status, failure event, its status, body builder)
+_SHAPES = {
+    "paystack": ("charge.success", "success", "charge.failed", "failed", _paystack),
+    "stripe": (
+        "payment_intent.succeeded",
+        "succeeded",
+        "payment_intent.payment_failed",
+        "requires_payment_method",
+        _stripe,
+    ),
+    "flutterwave": ("charge.completed", "successful", "charge.completed", "failed", _flutterwave),
+    "standard": ("payment.succeeded", "succeeded", "payment.failed", "failed", _standard),
+}
+
+
+def webhook_body(
+    provider: str, reference: str, amount: int, currency: str, *, succeeded: bool = True
+) -> bytes:
+    """The bytes `provider` would post when the payment `reference` succeeds (or fails)."""
+    ok_event, ok_status, ko_event, ko_status, build = _SHAPES[provider]
+    event, status = (ok_event, ok_status) if succeeded else (ko_event, ko_status)
+    return json.dumps(build(event, reference, amount, currency, status)).encode()
+
+
+def non_payment_body(provider: str) -> bytes:
+    """An event payhooks does not act on and that names no payment (a transfer, a customer)."""
+    bodies: dict[str, Any] = {
+        "paystack": {"event": "transfer.success", "data": {"id": 77, "amount": 1000}},
+        "stripe": {
+            "id": "evt_customer_1",
+            "type": "customer.created",
+            "created": 1_800_000_000,
+            "data": {"object": {"id": "cus_1", "object": "customer"}},
+        },
+        "flutterwave": {"event": "transfer.completed", "data": {"id": 88, "status": "SUCCESSFUL"}},
+        "standard": {"type": "transfer.created", "data": {"status": "created"}},
+    }
+    return json.dumps(bodies[provider]).encode()

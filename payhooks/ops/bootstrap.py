@@ -1,0 +1,45 @@
+"""The ops commands' composition root: adapters built from Settings, nothing at import time."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+from sqlalchemy import Engine
+
+from payhooks.db.engine import make_engine
+from payhooks.ops.kafka_dlq import DlqReader, RetryPublisher
+from payhooks.ops.replay_ledger import ReplayLedger
+from payhooks.ops.service import ReplayPorts
+from payhooks.settings import Settings
+from schemas.names import dlq_topic, retry_topic
+
+
+def current_actor() -> str:
+    """Who runs the command, for the audit trail: login name and numeric uid."""
+    try:
+        name = getpass.getuser()
+    except OSError:  # no login name and no passwd entry (some containers)
+        name = "unknown"
+    return f"{name}/{os.getuid()}"
+
+
+def dlq_reader(settings: Settings) -> DlqReader:
+    return DlqReader(settings.kafka_bootstrap, dlq_topic(settings.topic_prefix))
+
+
+def replay_ports(settings: Settings, engine: Engine) -> ReplayPorts:
+    return ReplayPorts(
+        reader=dlq_reader(settings),
+        ledger=ReplayLedger(engine, dlq_topic(settings.topic_prefix)),
+        publisher=RetryPublisher(
+            settings.kafka_bootstrap,
+            retry_topic(settings.topic_prefix, 1),
+            timeout=settings.publish_timeout_seconds,
+        ),
+        secrets_for=settings.provider_secrets,
+    )
+
+
+def ops_engine(settings: Settings) -> Engine:
+    return make_engine(settings.database_url, pool_size=1)

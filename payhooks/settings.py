@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     idempotency_key_ttl_hours: int = Field(default=24, ge=24)
+    # The gateway's payment initialization (docs/gateway.md explains each).
+    idempotency_lock_seconds: float = Field(default=60.0, gt=0)  # in-flight key deemed abandoned
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    stripe_api_key: SecretStr | None = None  # sk_…; Paystack's API key is its secret key
+    flutterwave_secret_key: SecretStr | None = None  # FLWSECK-…
+    standard_api_key: SecretStr | None = None
+    payment_return_url: str = "http://127.0.0.1:8080/payments/return"
+    gateway_url: str = "http://127.0.0.1:8080"  # where the simulator posts its webhooks
 
     retry_delays: Annotated[tuple[float, ...], NoDecode] = (5.0, 30.0, 120.0, 600.0)
     consumer_group: str = "payhooks-credit"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import glob
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -38,6 +40,17 @@ def _run(command: list[str], *, what: str, timeout: float = 600) -> str:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise StackError(f"{what} failed (exit {done.returncode}): {last[0]}")
     return done.stdout
+
+
+def _postgres_can_reach(folder: Path) -> bool:
+    """Can the postgres user get into `folder` (it makes its own subfolder there)?"""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(probe)], check=False
+    )
+    return done.returncode == 0
 
 
 def apt_install(package: str, binary: str, progress: Progress) -> None:
@@ -145,9 +158,18 @@ class NativePostgres:
     def __init__(self, database_url: str, state_dir: Path) -> None:
         self.url = database_url
         self.address = probes.postgres_address(database_url)
-        self.dir = (state_dir / "postgres").resolve()
+        self.dir = self._reachable_dir((state_dir / "postgres").resolve())
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
+
+    @staticmethod
+    def _reachable_dir(wanted: Path) -> Path:
+        """`wanted`, or when root and the postgres user cannot reach it (a private parent folder),
+        a folder of its own under the system temp dir, named after `wanted` so it is found again."""
+        if not _is_root() or _postgres_can_reach(wanted.parent):
+            return wanted
+        digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"payhooks-postgres-{digest}"
 
     def answers(self) -> bool:
         return probes.postgres_answers(self.url)
@@ -176,7 +198,6 @@ class NativePostgres:
         self.dir.mkdir(parents=True, exist_ok=True)
         if _is_root():
             shutil.chown(self.dir, "postgres", "postgres")
-            self._check_reachable_by_postgres()
         if not (self.data / "PG_VERSION").exists():
             progress(f"creating a PostgreSQL cluster in {self.data}…")
             user = make_url(self.url).username or "postgres"
@@ -221,16 +242,6 @@ class NativePostgres:
             timeout=90,
         )
         wait_until(self.answers, seconds=30, what="PostgreSQL", log=self.log)
-
-    def _check_reachable_by_postgres(self) -> None:
-        done = subprocess.run(
-            ["runuser", "-u", "postgres", "--", "test", "-w", str(self.dir)], check=False
-        )
-        if done.returncode != 0:
-            raise StackError(
-                f"the postgres user cannot write {self.dir}: make its parent folders "
-                "traversable (chmod o+x) or set PAYHOOKS_STATE_DIR to a folder it can reach"
-            )
 
     def stop(self) -> bool:
         if not self.owned():

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from payhooks.settings import Settings
+from payhooks.stack.native import NativePostgres
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
@@ -81,3 +84,30 @@ def test_down_stops_nothing_it_did_not_start(tmp_path: os.PathLike[str]) -> None
     done = payhooks("stack", "down", env=env)
     assert done.returncode == 0
     assert "nothing of ours was running" in done.stdout
+
+
+def test_up_starts_a_private_stack_and_down_stops_exactly_it(tmp_path: Path) -> None:
+    kafka_port, pg_port, redis_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "PAYHOOKS_STATE_DIR": str(tmp_path / "state"),
+        "PAYHOOKS_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",
+        "PAYHOOKS_DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/payhooks",
+        "PAYHOOKS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    try:
+        started = payhooks("stack", "up", env=env)
+        assert started.returncode == 0, started.stderr
+        assert "starting Kafka" in started.stderr
+        status = payhooks("stack", "status", env=env)
+        assert status.returncode == 0
+        assert status.stdout.count("started by payhooks") == 3
+    finally:
+        stopped = payhooks("stack", "down", env=env)
+        pg_dir = NativePostgres(env["PAYHOOKS_DATABASE_URL"], tmp_path / "state").dir
+        shutil.rmtree(pg_dir, ignore_errors=True)  # may sit outside tmp_path (see NativePostgres)
+    assert stopped.stdout.strip() == "stopped: kafka, postgres, redis"
+    after = payhooks("stack", "status", env=env)
+    assert after.returncode == 1
+    assert after.stdout.count("DOWN") == 3
+    assert payhooks("stack", "status").returncode == 0  # the shared stack is untouched

@@ -1,4 +1,4 @@
-"""The consumer's composition root."""
+"""The consumer's composition root: nothing connects to anything until `bootstrap()` runs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from consumer.adapters.kafka import KafkaChannel
+from consumer.adapters.redis_lock import CreditLocks, redis_client
+from consumer.domain.retry_policy import RetryPolicy
+from consumer.service_layer.batch import BatchHandler
+from consumer.service_layer.settle import Locks, Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.engine import make_engine, make_session_factory
 from payhooks.settings import Settings
-from schemas.names import dlq_topic, main_topic
+from schemas.names import dlq_topic, main_topic, retry_topics
 
 
 @dataclass
@@ -21,21 +26,63 @@ class CreditApp:
     session_factory: sessionmaker[Session]
     main_topic: str
     dlq_topic: str
+    locks: Locks
+    handler: BatchHandler
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
+
+    @property
+    def source_topics(self) -> list[str]:
+        """The main topic and every retry topic: one process type consumes them all."""
+        return [
+            self.main_topic,
+            *retry_topics(self.settings.topic_prefix, len(self.settings.retry_delays)),
+        ]
+
+    def channel(self) -> KafkaChannel:
+        return KafkaChannel(self.settings, self.group, self.source_topics)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings, *, group: str | None = None) -> CreditApp:
+def default_locks(settings: Settings) -> CreditLocks:
+    return CreditLocks(
+        redis_client(settings.redis_url),
+        settings.topic_prefix,
+        lease_seconds=settings.redis_lock_lease_seconds,
+        wait_seconds=settings.redis_lock_wait_seconds,
+        retry_after_seconds=settings.consumer_redis_retry_after_seconds,
+    )
+
+
+def bootstrap(
+    settings: Settings, *, group: str | None = None, locks: Locks | None = None
+) -> CreditApp:
     engine = make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    group = group or settings.consumer_group
+    locks = locks or default_locks(settings)
+    settler = Settler(
+        new_uow=lambda: UnitOfWork(session_factory),
+        locks=locks,
+        attempts=settings.consumer_inprocess_attempts,
+        wait_max_seconds=settings.consumer_inprocess_wait_max_seconds,
+    )
     return CreditApp(
         settings=settings,
-        group=group or settings.consumer_group,
+        group=group,
         engine=engine,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         main_topic=main_topic(settings.topic_prefix),
         dlq_topic=dlq_topic(settings.topic_prefix),
+        locks=locks,
+        handler=BatchHandler(
+            settler=settler,
+            policy=RetryPolicy(settings.retry_delays),
+            prefix=settings.topic_prefix,
+            group=group,
+            secrets=settings.provider_secrets,
+        ),
     )

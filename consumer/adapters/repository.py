@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event_id: str
+    provider: str
+    event_type: str
+    reference: str
+    outcome: str
+    detail: str | None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class LedgerRepository:
@@ -17,6 +34,29 @@ class LedgerRepository:
         return self.session.scalars(
             select(Payment).where(Payment.reference == reference).with_for_update()
         ).one_or_none()
+
+    def lock_payments(self, references: Iterable[str]) -> dict[str, Payment]:
+        """Lock the payments with these references, in id order (the fixed lock order)."""
+        wanted = sorted(set(references))
+        if not wanted:
+            return {}
+        rows = self.session.scalars(
+            select(Payment)
+            .where(Payment.reference.in_(wanted))
+            .order_by(Payment.id)
+            .with_for_update()
+        ).all()
+        return {row.reference: row for row in rows}
+
+    def lock_wallets(self, wallet_ids: Iterable[int]) -> dict[int, Wallet]:
+        """Lock wallets in id order, always after the payments."""
+        wanted = sorted(set(wallet_ids))
+        if not wanted:
+            return {}
+        rows = self.session.scalars(
+            select(Wallet).where(Wallet.id.in_(wanted)).order_by(Wallet.id).with_for_update()
+        ).all()
+        return {row.id: row for row in rows}
 
     def lock_wallet(self, wallet_id: int) -> Wallet:
         return self.session.scalars(
@@ -42,6 +82,17 @@ class LedgerRepository:
     def flag_payment(self, payment_id: int, reason: str) -> None:
         self.session.execute(
             update(Payment).where(Payment.id == payment_id).values(flag_reason=reason)
+        )
+
+    def record_events(self, rows: Iterable[EventRecord]) -> None:
+        """Remember many outcomes in one statement, in event-id order (a fixed lock order)."""
+        unique = {row.event_id: row for row in reversed(list(rows))}
+        if not unique:
+            return
+        self.session.execute(
+            insert(ProcessedEvent)
+            .values([unique[key].as_row() for key in sorted(unique)])
+            .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
         )
 
     def record_event(

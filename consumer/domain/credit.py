@@ -31,12 +31,21 @@ class CreditDecision:
     reason: str = ""
 
 
+def ignored(event: ProviderEvent) -> CreditDecision | None:
+    """Events other than a successful payment never change a payment or a balance: they are
+    recorded and acknowledged, whether or not the payment exists (docs/consumer.md)."""
+    if event.is_successful_payment:
+        return None
+    return CreditDecision(
+        Verdict.IGNORE, f"{event.event_type} (status {event.provider_status}) credits nothing"
+    )
+
+
 def decide_credit(payment: PaymentView, event: ProviderEvent) -> CreditDecision:
     """Apply exactly when a successful payment event matches an uncredited payment exactly."""
-    if not event.is_successful_payment:
-        return CreditDecision(
-            Verdict.IGNORE, f"{event.event_type} (status {event.provider_status}) credits nothing"
-        )
+    skip = ignored(event)
+    if skip is not None:
+        return skip
     if payment.credited:
         return CreditDecision(Verdict.DUPLICATE, "the payment was already credited")
     if event.amount != payment.amount or event.currency != payment.currency:

@@ -1,99 +1,91 @@
-"""The worker loop: consume, credit, commit the offset once the outcome is durable."""
+"""The worker loop: poll a batch, hold records not due, settle the rest, hand off + commit."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
-from typing import Any
+import time
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, Message, Producer
 
+from consumer.adapters.kafka import KafkaChannel
+from consumer.adapters.metrics import METRICS
 from consumer.bootstrap import CreditApp
-from consumer.domain.errors import ConsumerError, PoisonMessage
-from consumer.service_layer.credit import credit_payment, verified_event
-from schemas.envelope import WebhookEnvelope
-from schemas.errors import MalformedEnvelope
+from consumer.domain.records import Delivery, gate, next_offsets
+from consumer.service_layer.batch import Result
 
 log = structlog.get_logger("payhooks.consumer")
 
+_EVENT_NAMES = {"retry": "retry.scheduled", "dlq": "dlq.published"}
 
-def consumer_config(app: CreditApp) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": app.settings.kafka_bootstrap,
-        "group.id": app.group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "isolation.level": "read_committed",
-        "partition.assignment.strategy": "cooperative-sticky",
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def process(app: CreditApp, channel: KafkaChannel, deliveries: list[Delivery]) -> None:
+    now = now_ms()
+    gated = gate(deliveries, now)
+    for delivery in gated.held:
+        channel.hold(delivery)
+    METRICS.batch_size.observe(len(gated.ready))
+    with METRICS.credit_seconds.time():
+        results = app.handler.handle(gated.ready, now)
+    _fault(app, "after_db_commit")
+    handoffs = [r.handoff for r in results if r.handoff is not None]
+    if channel.complete(
+        handoffs, next_offsets(gated.ready), lambda: _fault(app, "after_handoff_produce")
+    ):
+        for result in results:
+            log_result(result)
+
+
+def log_result(result: Result) -> None:
+    d = result.delivery
+    fields = {
+        "event_id": result.event_id,
+        "reference": result.reference,
+        "topic": d.topic,
+        "partition": d.partition,
+        "offset": d.offset,
     }
+    METRICS.events.labels(result.outcome).inc()
+    if result.handoff is None:
+        log.info(f"credit.{result.outcome}", reason=result.reason or None, **fields)
+        return
+    error = {"error_class": type(result.error).__name__, "error": str(result.error)}
+    if result.outcome == "rejected":
+        log.warning("credit.rejected", reason=result.reason, **fields)
+    name = _EVENT_NAMES.get(result.outcome, "dlq.published")
+    log.warning(name, to_topic=result.handoff.topic, **error, **fields)
 
 
-def handle(app: CreditApp, message: Message) -> str:
-    """Apply one record; return its outcome. Raises ConsumerError for the failure path."""
-    try:
-        envelope = WebhookEnvelope.from_bytes(message.value())
-    except MalformedEnvelope as exc:
-        raise PoisonMessage(str(exc), raw=message.value()) from exc
-    event = verified_event(envelope, app.settings.provider_secrets(envelope.provider))
-    return credit_payment(app.new_uow(), envelope, event).verdict.value
-
-
-def dead_letter(producer: Producer, app: CreditApp, message: Message, error: ConsumerError) -> None:
-    producer.produce(
-        app.dlq_topic,
-        value=message.value(),
-        key=message.key(),
-        headers=[
-            ("payhooks.error-class", type(error).__name__.encode()),
-            ("payhooks.error-message", str(error).encode()),
-        ],
-    )
-    producer.flush(30)
+def _fault(app: CreditApp, point: str) -> None:
+    """Test hook: die like `kill -9` at a named point (settings.consumer_fault_kill_at)."""
+    if app.settings.consumer_fault_kill_at == point:
+        log.warning("consumer.fault_injected", point=point)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run(app: CreditApp, stop: threading.Event) -> None:
-    consumer = Consumer(consumer_config(app))
-    producer = Producer(
-        {
-            "bootstrap.servers": app.settings.kafka_bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-        }
-    )
-    consumer.subscribe([app.main_topic])
+    channel = app.channel()
+    channel.start()
+    log.info("consumer.started", group=app.group, topics=app.source_topics)
     try:
         while not stop.is_set():
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("kafka.error", error=error.str())
-                continue
-            context = {
-                "topic": message.topic(),
-                "partition": message.partition(),
-                "offset": message.offset(),
-            }
-            try:
-                outcome = handle(app, message)
-                log.info(f"credit.{outcome}", **context)
-            except ConsumerError as exc:
-                dead_letter(producer, app, message, exc)
-                log.warning(
-                    "credit.dead_lettered",
-                    error_class=type(exc).__name__,
-                    error=str(exc),
-                    **context,
-                )
-            consumer.commit(message=message, asynchronous=False)
+            now = now_ms()
+            channel.resume_due(now)
+            deliveries = channel.poll(app.settings.consumer_batch_size, channel.poll_timeout(now))
+            if deliveries:
+                process(app, channel, deliveries)
     finally:
-        consumer.close()
+        channel.close()
+        log.info("consumer.stopped", group=app.group)
 
 
 def main(app: CreditApp) -> None:
+    """SIGTERM/SIGINT: finish the batch in hand, commit it, leave the group, exit 0."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,24 +1,42 @@
-"""The seed's `credit_user`: one webhook event, one PostgreSQL transaction, at most one credit."""
+"""The seed's `credit_user`, for one event or a whole batch: one PostgreSQL transaction, at most
+one credit per payment.
+
+Lock order is fixed for every transaction: payments by id, then wallets by id, then the
+processed_events inbox by event id, so concurrent credits never deadlock. Per-event semantics
+hold inside a batch: each event is decided against the payment as the events before it in the
+same batch left it (a second success for a reference is a duplicate).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from consumer.domain.credit import CreditDecision, PaymentView, Verdict, decide_credit
-from consumer.domain.errors import CreditMismatch, PaymentNotFound, PoisonMessage
+from consumer.adapters.repository import EventRecord
+from consumer.domain.credit import PaymentView, Verdict, decide_credit, ignored
+from consumer.domain.errors import ConsumerError, CreditMismatch, PaymentNotFound, PoisonMessage
 from consumer.domain.state_machine import PaymentState
 from consumer.service_layer.unit_of_work import UnitOfWork
+from payhooks.db.tables import Payment
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES, ProviderEvent
 
 
 @dataclass(frozen=True, slots=True)
+class CreditItem:
+    envelope: WebhookEnvelope
+    event: ProviderEvent
+
+
+@dataclass(frozen=True, slots=True)
 class CreditOutcome:
-    verdict: Verdict
+    """An event's settled result: a verdict, or the error that stopped it (nothing written)."""
+
+    verdict: Verdict | None
     event: ProviderEvent
     reason: str = ""
+    error: ConsumerError | None = None
 
 
 def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> ProviderEvent:
@@ -34,37 +52,86 @@ def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> Provi
         raise PoisonMessage(f"stored webhook fails re-verification: {exc}") from exc
 
 
+def _view(payment: Payment) -> PaymentView:
+    return PaymentView(
+        payment.reference,
+        payment.amount,
+        payment.currency,
+        PaymentState(payment.state),
+        payment.credited,
+    )
+
+
+def _decide_all(items: Sequence[CreditItem], payments: dict[str, Payment]) -> list[CreditOutcome]:
+    """Decide each event in order against the payment as the earlier events left it."""
+    credited: set[str] = {ref for ref, payment in payments.items() if payment.credited}
+    outcomes: list[CreditOutcome] = []
+    for item in items:
+        event = item.event
+        skip = ignored(event)
+        if skip is not None:
+            outcomes.append(CreditOutcome(skip.verdict, event, skip.reason))
+            continue
+        payment = payments.get(event.reference)
+        if payment is None:
+            error = PaymentNotFound(f"no payment has reference {event.reference!r} yet")
+            outcomes.append(CreditOutcome(None, event, str(error), error))
+            continue
+        view = _view(payment)
+        if event.reference in credited:
+            view = replace(view, state=PaymentState.COMPLETED, credited=True)
+        decision = decide_credit(view, event)
+        if decision.verdict is Verdict.APPLY:
+            credited.add(event.reference)
+        outcomes.append(CreditOutcome(decision.verdict, event, decision.reason))
+    return outcomes
+
+
+def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOutcome]:
+    """Settle `items` in one transaction; outcomes in the same order. Nothing is written for an
+    event whose outcome carries an error (it is retried); rejections are flagged and recorded."""
+    with uow:
+        payments = uow.ledger.lock_payments(
+            i.event.reference for i in items if i.event.is_successful_payment
+        )
+        outcomes = _decide_all(items, payments)
+        to_apply = [o for o in outcomes if o.verdict is Verdict.APPLY]
+        wallets = uow.ledger.lock_wallets(payments[o.event.reference].wallet_id for o in to_apply)
+        for outcome in to_apply:
+            payment = payments[outcome.event.reference]
+            uow.ledger.add_credit(payment, wallets[payment.wallet_id], outcome.event.event_id)
+        for outcome in outcomes:
+            if outcome.verdict is Verdict.REJECT:
+                uow.ledger.flag_payment(payments[outcome.event.reference].id, outcome.reason)
+        uow.ledger.record_events(
+            EventRecord(
+                event_id=o.event.event_id,
+                provider=item.envelope.provider,
+                event_type=o.event.event_type,
+                reference=o.event.reference,
+                outcome=o.verdict.value,
+                detail=o.reason or None,
+            )
+            for item, o in zip(items, outcomes, strict=True)
+            if o.verdict is not None
+        )
+        uow.commit()
+    return [_with_rejection_error(o) for o in outcomes]
+
+
+def _with_rejection_error(outcome: CreditOutcome) -> CreditOutcome:
+    if outcome.verdict is Verdict.REJECT:
+        return CreditOutcome(
+            outcome.verdict, outcome.event, outcome.reason, CreditMismatch(outcome.reason)
+        )
+    return outcome
+
+
 def credit_payment(
     uow: UnitOfWork, envelope: WebhookEnvelope, event: ProviderEvent
 ) -> CreditOutcome:
-    """Lock the payment, decide, credit under the wallet's lock, commit: all or nothing."""
-    with uow:
-        payment = uow.ledger.lock_payment(event.reference)
-        if payment is None:
-            raise PaymentNotFound(f"no payment has reference {event.reference!r} yet")
-        view = PaymentView(
-            payment.reference,
-            payment.amount,
-            payment.currency,
-            PaymentState(payment.state),
-            payment.credited,
-        )
-        decision: CreditDecision = decide_credit(view, event)
-        if decision.verdict is Verdict.APPLY:
-            uow.ledger.add_credit(
-                payment, uow.ledger.lock_wallet(payment.wallet_id), event.event_id
-            )
-        elif decision.verdict is Verdict.REJECT:
-            uow.ledger.flag_payment(payment.id, decision.reason)
-        uow.ledger.record_event(
-            event_id=event.event_id,
-            provider=envelope.provider,
-            event_type=event.event_type,
-            reference=event.reference,
-            outcome=decision.verdict.value,
-            detail=decision.reason or None,
-        )
-        uow.commit()
-    if decision.verdict is Verdict.REJECT:
-        raise CreditMismatch(decision.reason)
-    return CreditOutcome(decision.verdict, event, decision.reason)
+    """One event: raises PaymentNotFound (retryable) or CreditMismatch (permanent, recorded)."""
+    (outcome,) = credit_batch(uow, [CreditItem(envelope, event)])
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome

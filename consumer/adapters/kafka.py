@@ -1,0 +1,226 @@
+"""The consumer's Kafka side: a read_committed consumer group member over the main and retry
+topics, and a transactional producer that publishes a batch's hand-offs and commits the batch's
+offsets in ONE Kafka transaction (`send_offsets_to_transaction` with the group metadata).
+
+Retry records that are not due yet are never slept on: their partition is paused and the
+consumer seeks back to them, then keeps polling (so the group never evicts it) and resumes the
+partition when due.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import structlog
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from consumer.adapters.metrics import METRICS
+from consumer.domain.records import Delivery, HandOff
+from payhooks.settings import Settings
+
+log = structlog.get_logger("payhooks.consumer")
+
+TIMEOUT = 30.0
+
+
+def instance_id(settings: Settings) -> str:
+    """Names this member's transactional id. A restarted member that reuses it fences and
+    aborts its predecessor's open transaction at once instead of after the timeout."""
+    return settings.consumer_instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": settings.consumer_session_timeout_ms,
+        "max.poll.interval.ms": settings.consumer_max_poll_interval_ms,
+    }
+
+
+def producer_config(settings: Settings, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "transactional.id": f"{group}.{instance_id(settings)}",
+        "transaction.timeout.ms": settings.consumer_transaction_timeout_ms,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+    }
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""
+
+
+def to_delivery(message: Message) -> Delivery:
+    raw_headers = message.headers() or []
+    # A consumed record's headers are always a list of (name, bytes | None) pairs.
+    pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    headers = {str(name): _text(value) for name, value in pairs}
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    # A consumed (non-error) record always has all three.
+    assert topic is not None
+    assert partition is not None
+    assert offset is not None
+    return Delivery(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=message.timestamp()[1],
+        key=message.key(),
+        value=message.value(),
+        headers=headers,
+    )
+
+
+class KafkaChannel:
+    """The consumer group member plus its transactional producer."""
+
+    def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
+        self._consumer = Consumer(consumer_config(settings, group))
+        self._producer = Producer(producer_config(settings, group))
+        self._topics = list(topics)
+        self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
+
+    def start(self) -> None:
+        self._producer.init_transactions(TIMEOUT)
+        self._consumer.subscribe(
+            self._topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
+        )
+
+    # --- rebalances ------------------------------------------------------------------------
+    # Each batch is settled and committed before the next poll, and rebalance callbacks only
+    # run inside poll: at a revoke nothing is in flight and every settled offset is committed.
+
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        METRICS.rebalances.labels("assigned").inc()
+        log.info("consumer.partitions_assigned", partitions=_names(partitions))
+
+    def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        METRICS.rebalances.labels("revoked").inc()
+        self._forget(partitions)
+        log.info("consumer.partitions_revoked", partitions=_names(partitions))
+
+    def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        METRICS.rebalances.labels("lost").inc()
+        self._forget(partitions)
+        log.warning("consumer.partitions_lost", partitions=_names(partitions))
+
+    def _forget(self, partitions: Iterable[TopicPartition]) -> None:
+        for tp in partitions:
+            self._held.pop((tp.topic, tp.partition), None)
+
+    # --- consuming -------------------------------------------------------------------------
+
+    def poll(self, max_records: int, timeout: float) -> list[Delivery]:
+        deliveries = []
+        for message in self._consumer.consume(max_records, timeout):
+            error = message.error()
+            if error is None:
+                deliveries.append(to_delivery(message))
+            elif error.fatal():
+                raise KafkaException(error)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                log.warning("kafka.error", error=error.str(), code=error.code())
+        return deliveries
+
+    def hold(self, delivery: Delivery) -> None:
+        """Pause the record's partition and rewind to it; it is fetched again once resumed."""
+        tp = TopicPartition(delivery.topic, delivery.partition, delivery.offset)
+        self._consumer.pause([tp])
+        self._consumer.seek(tp)
+        self._held[(delivery.topic, delivery.partition)] = delivery.not_before_ms
+
+    def resume_due(self, now_ms: int) -> None:
+        due = [where for where, at in self._held.items() if at <= now_ms]
+        if due:
+            self._consumer.resume([TopicPartition(topic, partition) for topic, partition in due])
+            for where in due:
+                del self._held[where]
+
+    def poll_timeout(self, now_ms: int, longest: float = 0.5) -> float:
+        """Poll often enough to resume a held partition within one poll of its due time."""
+        if not self._held:
+            return longest
+        return max(0.0, min(longest, (min(self._held.values()) - now_ms) / 1000))
+
+    # --- the hand-off transaction ----------------------------------------------------------
+
+    def complete(
+        self,
+        handoffs: Sequence[HandOff],
+        offsets: dict[tuple[str, int], int],
+        before_commit: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Publish the hand-offs and commit the offsets atomically. False if Kafka aborted the
+        transaction (the consumer is rewound to its committed offsets and will see the records
+        again: their database outcome is idempotent)."""
+        if not handoffs and not offsets:
+            return True
+        try:
+            self._transact(handoffs, offsets, before_commit)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.txn_requires_abort():
+                raise
+            log.warning("kafka.transaction_aborted", error=error.str())
+            self._producer.abort_transaction(TIMEOUT)
+            self._rewind()
+            return False
+        return True
+
+    def _transact(
+        self,
+        handoffs: Sequence[HandOff],
+        offsets: dict[tuple[str, int], int],
+        before_commit: Callable[[], None],
+    ) -> None:
+        self._producer.begin_transaction()
+        for handoff in handoffs:
+            self._producer.produce(
+                handoff.topic, value=handoff.value, key=handoff.key, headers=list(handoff.headers)
+            )
+        self._producer.flush(TIMEOUT)
+        before_commit()
+        self._producer.send_offsets_to_transaction(
+            [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+            self._consumer.consumer_group_metadata(),
+            TIMEOUT,
+        )
+        self._producer.commit_transaction(TIMEOUT)
+
+    def _rewind(self) -> None:
+        assigned = self._consumer.assignment()
+        for tp in self._consumer.committed(assigned, timeout=TIMEOUT):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._held.clear()
+        self._consumer.resume(assigned)
+
+    def close(self) -> None:
+        """Leave the group cleanly (the final revoke runs here)."""
+        self._consumer.close()
+        self._producer.flush(TIMEOUT)
+
+
+def _names(partitions: Iterable[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]

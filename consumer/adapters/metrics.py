@@ -1,0 +1,48 @@
+"""The consumer's Prometheus metrics (prometheus-client), served on `--metrics-port` if given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+
+@dataclass(frozen=True)
+class ConsumerMetrics:
+    events: Counter
+    credit_seconds: Histogram
+    batch_size: Histogram
+    rebalances: Counter
+    lock_degraded: Counter
+
+
+METRICS = ConsumerMetrics(
+    events=Counter(
+        "payhooks_consumer_events_total",
+        "Webhook events by outcome (applied, duplicate, ignored, rejected, retry, dlq).",
+        ["outcome"],
+    ),
+    credit_seconds=Histogram(
+        "payhooks_consumer_credit_seconds",
+        "Time to settle one consumed batch in PostgreSQL (locks, credits, commit).",
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ),
+    batch_size=Histogram(
+        "payhooks_consumer_batch_size",
+        "Records per consumed batch.",
+        buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000),
+    ),
+    rebalances=Counter(
+        "payhooks_consumer_rebalances_total",
+        "Partition assignment changes seen by this member.",
+        ["kind"],
+    ),
+    lock_degraded=Counter(
+        "payhooks_consumer_lock_degraded_total",
+        "Times Redis was unreachable and credits fell back to database-only locking.",
+    ),
+)
+
+
+def serve_metrics(port: int) -> None:
+    start_http_server(port, addr="127.0.0.1")

@@ -1,0 +1,117 @@
+"""One consumed batch → one result per record: credited/duplicate/ignored, or a hand-off to a
+retry topic or the DLQ (as the retry policy decides). No Kafka I/O here: the caller publishes
+the hand-offs and commits the offsets in one Kafka transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from consumer.domain.credit import Verdict
+from consumer.domain.errors import ConsumerError, PoisonMessage
+from consumer.domain.records import Delivery, HandOff, handoff_headers
+from consumer.domain.retry_policy import DeadLetter, RetryPolicy
+from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
+from consumer.service_layer.settle import Settler
+from schemas.envelope import WebhookEnvelope
+from schemas.errors import MalformedEnvelope
+from schemas.names import dlq_topic, retry_attempt_of, retry_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What became of one record; `outcome` names its log line (`credit.<outcome>`, …)."""
+
+    delivery: Delivery
+    outcome: str  # applied | duplicate | ignored | rejected | retry | dlq
+    event_id: str | None
+    reference: str | None
+    reason: str = ""
+    handoff: HandOff | None = None
+    error: ConsumerError | None = None
+
+
+@dataclass
+class BatchHandler:
+    settler: Settler
+    policy: RetryPolicy
+    prefix: str
+    group: str
+    secrets: Callable[[str], Sequence[bytes]]
+
+    def handle(self, deliveries: Sequence[Delivery], now_ms: int) -> list[Result]:
+        decoded = [self._decode(d) for d in deliveries]
+        items = [item for item in decoded if isinstance(item, CreditItem)]
+        settled = iter(self.settler.settle(items))
+        results: list[Result] = []
+        for delivery, item in zip(deliveries, decoded, strict=True):
+            if isinstance(item, CreditItem):
+                results.append(self._result(delivery, item, next(settled), now_ms))
+            else:
+                results.append(self._hand_off(delivery, None, item, now_ms))
+        return results
+
+    def _decode(self, delivery: Delivery) -> CreditItem | PoisonMessage:
+        try:
+            envelope = WebhookEnvelope.from_bytes(delivery.value)
+            return CreditItem(envelope, verified_event(envelope, self.secrets(envelope.provider)))
+        except MalformedEnvelope as exc:
+            poison = PoisonMessage(str(exc), raw=delivery.value)
+            poison.__cause__ = exc
+            return poison
+        except PoisonMessage as exc:
+            return exc
+
+    def _result(
+        self, delivery: Delivery, item: CreditItem, outcome: CreditOutcome, now_ms: int
+    ) -> Result:
+        if outcome.error is None and outcome.verdict is not None:
+            return Result(
+                delivery,
+                outcome.verdict.value,
+                item.event.event_id,
+                item.event.reference,
+                outcome.reason,
+            )
+        assert outcome.error is not None  # an outcome has a verdict or an error
+        return self._hand_off(delivery, item, outcome.error, now_ms, outcome.verdict)
+
+    def _hand_off(
+        self,
+        delivery: Delivery,
+        item: CreditItem | None,
+        error: ConsumerError,
+        now_ms: int,
+        verdict: Verdict | None = None,
+    ) -> Result:
+        attempt = _attempt_of(self.prefix, delivery.topic)
+        decision = self.policy.decide(attempt, error, now_ms)
+        if isinstance(decision, DeadLetter):
+            topic, not_before, outcome = dlq_topic(self.prefix), now_ms, "dlq"
+        else:
+            topic = retry_topic(self.prefix, decision.retry_number)
+            not_before, outcome = decision.not_before_ms, "retry"
+        headers = handoff_headers(
+            delivery,
+            group=self.group,
+            attempts_made=decision.attempts_made,
+            not_before_ms=not_before,
+            now_ms=now_ms,
+            error=error,
+        )
+        return Result(
+            delivery,
+            "rejected" if verdict is Verdict.REJECT else outcome,
+            item.event.event_id if item else None,
+            item.event.reference if item else None,
+            decision.reason if isinstance(decision, DeadLetter) else str(error),
+            HandOff(topic, delivery.key, delivery.value, headers),
+            error,
+        )
+
+
+def _attempt_of(prefix: str, topic: str) -> int:
+    try:
+        return retry_attempt_of(prefix, topic)
+    except ValueError:
+        return 0

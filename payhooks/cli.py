@@ -193,11 +193,20 @@ def gateway(
 
 @app.command()
 def consumer(
+    *,
     group: Annotated[str | None, typer.Option(envvar="PAYHOOKS_CONSUMER_GROUP")] = None,
     kafka_bootstrap: KafkaOpt = None,
     database_url: DatabaseOpt = None,
     redis_url: RedisOpt = None,
     topic_prefix: PrefixOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="PAYHOOKS_CONSUMER_METRICS_PORT",
+            help="Serve Prometheus metrics on this port (off if unset).",
+        ),
+    ] = None,
 ) -> None:
     """Run one member of the credit consumer group (start more processes to scale out)."""
     from consumer.bootstrap import bootstrap
@@ -210,9 +219,14 @@ def consumer(
         database_url=database_url,
         redis_url=redis_url,
         topic_prefix=topic_prefix,
+        consumer_metrics_port=metrics_port,
     )
     configure_logging(settings.log_format)
     _require_topics(settings)
+    if settings.consumer_metrics_port is not None:
+        from consumer.adapters.metrics import serve_metrics
+
+        serve_metrics(settings.consumer_metrics_port)
     credit_app = bootstrap(settings)
     try:
         run_worker(credit_app)

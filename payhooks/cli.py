@@ -248,10 +248,243 @@ def demo(state_dir: StateOpt = None) -> None:
     raise typer.Exit(run_demo(settings_from(state_dir=state_dir), progress))
 
 
+# --- dlq ---------------------------------------------------------------------------------------
+
+dlq_app = typer.Typer(
+    help="Dead letters: list them, show one, replay them into retry topic 1.", no_args_is_help=True
+)
+app.add_typer(dlq_app, name="dlq")
+
+RefFilter = Annotated[str | None, typer.Option("--reference", help="Only this payment reference.")]
+ProviderFilter = Annotated[
+    str | None, typer.Option("--provider", help="Only this provider (paystack, stripe, …).")
+]
+ErrorFilter = Annotated[
+    str | None,
+    typer.Option("--error", help="Only errors whose class or message contains this (any case)."),
+]
+SinceFilter = Annotated[
+    str | None,
+    typer.Option("--since", help="Dead-lettered at/after: ISO time or an age like 30m, 2h, 3d."),
+]
+UntilFilter = Annotated[
+    str | None,
+    typer.Option("--until", help="Dead-lettered at/before: ISO time or an age like 30m, 2h, 3d."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _filters(
+    reference: str | None,
+    provider: str | None,
+    error: str | None,
+    since: str | None,
+    until: str | None,
+) -> Any:
+    from datetime import UTC, datetime
+
+    from payhooks.ops.dead_letters import Filters, parse_moment
+
+    now = datetime.now(UTC)
+    return Filters(
+        reference=reference,
+        provider=provider,
+        error=error,
+        since=parse_moment(since, now) if since else None,
+        until=parse_moment(until, now) if until else None,
+    )
+
+
+def _ops_settings(**overrides: Any) -> Settings:
+    from payhooks.logs import configure_logging
+
+    settings = settings_from(**overrides)
+    configure_logging(settings.log_format)
+    return settings
+
+
+def _echo_json(document: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(document, indent=2, default=str))
+
+
+@dlq_app.command("list")
+def dlq_list(
+    *,
+    reference: RefFilter = None,
+    provider: ProviderFilter = None,
+    error: ErrorFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    as_json: JsonOpt = False,
+    kafka_bootstrap: KafkaOpt = None,
+    topic_prefix: PrefixOpt = None,
+) -> None:
+    """Dead letters, oldest first (reads the DLQ topic; moves no consumer offsets)."""
+    from datetime import UTC, datetime
+
+    from payhooks.ops.bootstrap import current_actor, dlq_reader
+    from payhooks.ops.dead_letters import list_row, render_table
+    from payhooks.ops.service import list_dead_letters
+
+    settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    filters = _filters(reference, provider, error, since, until)
+    letters = list_dead_letters(dlq_reader(settings), filters, current_actor())
+    now = datetime.now(UTC)
+    if as_json:
+        _echo_json([list_row(letter, now) for letter in letters])
+    else:
+        typer.echo(render_table(letters, now))
+
+
+@dlq_app.command("show")
+def dlq_show(
+    position: Annotated[str, typer.Argument(help="partition:offset, as `dlq list` shows it.")],
+    as_json: JsonOpt = False,
+    kafka_bootstrap: KafkaOpt = None,
+    topic_prefix: PrefixOpt = None,
+) -> None:
+    """One dead letter in full: error, headers, envelope and the decoded raw body."""
+    from datetime import UTC, datetime
+
+    from payhooks.ops.bootstrap import current_actor, dlq_reader
+    from payhooks.ops.dead_letters import detail, parse_position, render_detail
+    from payhooks.ops.service import show_dead_letter
+
+    settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    letter = show_dead_letter(dlq_reader(settings), parse_position(position), current_actor())
+    now = datetime.now(UTC)
+    if as_json:
+        _echo_json(detail(letter, now))
+    else:
+        typer.echo(render_detail(letter, now))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    *,
+    positions: Annotated[
+        list[str] | None, typer.Argument(help="partition:offset positions to replay.")
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    reference: RefFilter = None,
+    provider: ProviderFilter = None,
+    error: ErrorFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would happen; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+    kafka_bootstrap: KafkaOpt = None,
+    database_url: DatabaseOpt = None,
+    topic_prefix: PrefixOpt = None,
+) -> None:
+    """Re-verify and republish dead letters to retry topic 1, once each (exit 1 if any refused).
+
+    Provider secrets come from PAYHOOKS_<PROVIDER>_… variables, as for the consumer.
+    """
+    from payhooks.ops.bootstrap import current_actor, ops_engine, replay_ports
+    from payhooks.ops.dead_letters import parse_position
+    from payhooks.ops.service import Selection, replay_dead_letters
+
+    settings = _ops_settings(
+        kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix
+    )
+    selection = Selection(
+        positions=tuple(parse_position(p) for p in positions or ()),
+        filters=_filters(reference, provider, error, since, until),
+        everything=replay_all,
+    )
+    engine = ops_engine(settings)
+    try:
+        decisions, summary = replay_dead_letters(
+            replay_ports(settings, engine),
+            selection,
+            actor=current_actor(),
+            dry_run=dry_run,
+            progress=progress,
+        )
+    finally:
+        engine.dispose()
+    _print_replay(decisions, summary, dry_run=dry_run, as_json=as_json)
+    if summary.refused:
+        raise typer.Exit(1)
+
+
+def _print_replay(decisions: Any, summary: Any, *, dry_run: bool, as_json: bool) -> None:
+    from payhooks.ops.dead_letters import format_position, render_plan
+
+    if as_json:
+        _echo_json(
+            {
+                "dry_run": dry_run,
+                "records": [
+                    {
+                        "position": format_position(d.letter.position),
+                        "reference": d.letter.reference,
+                        "verdict": d.verdict.value,
+                        "reason": d.reason or None,
+                    }
+                    for d in decisions
+                ],
+                "summary": summary.as_dict(),
+            }
+        )
+        return
+    for line in render_plan(decisions, dry_run=dry_run):
+        typer.echo(line)
+    verb = "would replay" if dry_run else "replayed"
+    typer.echo(
+        f"{'dry run: ' if dry_run else ''}{verb} {summary.replayed}, "
+        f"skipped {summary.already_replayed} already replayed, refused {summary.refused}"
+    )
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+
+
+@app.command()
+def reconcile(
+    as_json: JsonOpt = False,
+    database_url: DatabaseOpt = None,
+    stuck_after: Annotated[
+        int | None,
+        typer.Option(
+            "--stuck-after",
+            envvar="PAYHOOKS_STUCK_PROCESSING_SECONDS",
+            help="Seconds in `processing` before a payment counts as stuck.",
+        ),
+    ] = None,
+) -> None:
+    """Check the ledger's invariants. Exit 0 clean, 1 on violations, 2 if it could not check."""
+    from payhooks.db.engine import make_engine
+    from payhooks.reconcile import reconcile as check
+    from payhooks.reconcile import render_report, report_json
+
+    settings = settings_from(database_url=database_url, stuck_processing_seconds=stuck_after)
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        report = check(engine, stuck_after_seconds=settings.stuck_processing_seconds)
+    finally:
+        engine.dispose()
+    typer.echo(_json_text(report_json(report)) if as_json else render_report(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _json_text(document: Any) -> str:
+    import json
+
+    return json.dumps(document, indent=2)
+
+
 # --- the one way errors leave the CLI ---------------------------------------------------------
 
 
 def main() -> None:
+    from payhooks.ops.errors import OpsError
     from payhooks.stack.errors import StackError
 
     try:
@@ -259,6 +492,9 @@ def main() -> None:
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except OpsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)

@@ -13,7 +13,8 @@ class OpsError(Exception):
     exit_code = 2
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
+        text = message or (self.__doc__ or "").strip().splitlines()[0]
+        super().__init__(" ".join(text.split()))  # one line, whatever the cause's text held
 
 
 class BadSelection(OpsError):

@@ -32,12 +32,15 @@ def _reader_config(bootstrap: str) -> dict[str, Any]:
         "auto.offset.reset": "earliest",
         "socket.connection.setup.timeout.ms": 3000,
         "reconnect.backoff.max.ms": 1000,
+        # Connection failures come back as one OpsError line; librdkafka's own retries stay quiet.
+        "log_level": 2,
     }
 
 
-def _unavailable(bootstrap: str, timeout: float, exc: Exception) -> KafkaUnavailable:
+def _unavailable(bootstrap: str, timeout: float, exc: KafkaException) -> KafkaUnavailable:
+    cause = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else str(exc)
     return KafkaUnavailable(
-        f"Kafka at {bootstrap} did not answer within {timeout:.0f} s ({exc}); "
+        f"Kafka at {bootstrap} did not answer within {timeout:.0f} s ({cause}); "
         "check `payhooks stack status` or --kafka-bootstrap"
     )
 
@@ -81,7 +84,7 @@ def _letter(message: Message) -> DeadLetter:
 class DlqReader:
     """Reads dead letters from one DLQ topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, timeout: float = 5.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.timeout = timeout
@@ -190,6 +193,7 @@ class RetryPublisher:
                 "acks": "all",
                 "message.timeout.ms": int(timeout * 1000),
                 "socket.connection.setup.timeout.ms": 3000,
+                "log_level": 2,
             }
         )
 

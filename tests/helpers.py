@@ -93,3 +93,74 @@ def wait_http_ready(url: str, seconds: float = 60) -> None:
             return False
 
     eventually(ready, seconds=seconds)
+
+
+def paystack_envelope_bytes(
+    reference: str,
+    amount: int = 500_000,
+    currency: str = "NGN",
+    *,
+    secret: str | None = None,
+    event: str = "charge.success",
+    status: str = "success",
+) -> bytes:
+    """A signed Paystack webhook as the gateway would put it on `<prefix>.webhooks`."""
+    from datetime import UTC, datetime
+
+    from schemas.envelope import WebhookEnvelope, encode_body
+    from schemas.providers.base import deterministic_event_id
+    from tests.conftest import PAYSTACK_SECRET
+
+    body = paystack_body(reference, amount, currency, event=event, status=status)
+    return WebhookEnvelope(
+        event_id=deterministic_event_id("paystack", event, reference),
+        provider="paystack",
+        event_type=event,
+        reference=reference,
+        amount=amount,
+        currency=currency,
+        received_at=datetime.now(UTC),
+        raw_body=encode_body(body),
+        signature_headers=signed_headers("paystack", body, secret or PAYSTACK_SECRET),
+    ).to_bytes()
+
+
+def produce_records(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]
+) -> None:
+    """Publish (key, value) records and wait until Kafka holds them all."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    for key, value in records:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(60) == 0, "Kafka did not take every record"
+
+
+def read_committed(bootstrap: str, topic: str, *, expect: int, seconds: float = 60) -> list[Any]:
+    """Every committed record of `topic` (read_committed), waiting until `expect` have come."""
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    records: list[Any] = []
+    deadline = time.monotonic() + seconds
+    try:
+        while len(records) < expect and time.monotonic() < deadline:
+            records.extend(m for m in consumer.consume(100, 0.5) if m.error() is None)
+        # Linger a moment so an unexpected extra record would be seen too.
+        records.extend(m for m in consumer.consume(100, 1.0) if m.error() is None)
+    finally:
+        consumer.close()
+    return records

@@ -1,12 +1,29 @@
-"""A raw webhook in, a verified and normalized envelope out (or a typed error)."""
+"""A raw webhook in, a verified and normalized envelope out (or a typed error); and the Kafka
+records the gateway writes for it. Pure: no I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from schemas import headers as h
 from schemas.envelope import WebhookEnvelope, encode_body
+from schemas.errors import ContractError
 from schemas.providers import ProviderScheme
+from schemas.providers.base import body_event_id
+
+UNPARSED_EVENT_TYPE = "unparsed"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka record to produce."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: list[tuple[str, str | bytes | None]] = field(default_factory=list)
 
 
 def verify_and_normalize(
@@ -21,7 +38,8 @@ def verify_and_normalize(
 ) -> WebhookEnvelope:
     """Raise SignatureInvalid or MalformedPayload, else the envelope to publish.
 
-    The signature is checked before the body is parsed: nothing unsigned is ever interpreted.
+    The signature is checked before the body is parsed: nothing unsigned is ever interpreted, so
+    a MalformedPayload always means "the provider really sent this".
     """
     scheme.verify(raw_body, headers, secrets, now=now, tolerance_seconds=tolerance_seconds)
     event = scheme.parse(raw_body, headers)
@@ -36,7 +54,59 @@ def verify_and_normalize(
         occurred_at=event.occurred_at,
         received_at=received_at,
         raw_body=encode_body(raw_body),
-        signature_headers={
-            name: headers[name] for name in scheme.signature_header_names if name in headers
-        },
+        signature_headers=signature_headers(scheme, headers),
+    )
+
+
+def signature_headers(scheme: ProviderScheme, headers: Mapping[str, str]) -> dict[str, str]:
+    """Only the headers needed to verify the body again, under lower-case names."""
+    return {name: headers[name] for name in scheme.signature_header_names if name in headers}
+
+
+def partition_key(envelope: WebhookEnvelope) -> str:
+    """The payment reference, so every event of one payment is ordered on one partition.
+
+    An event that names no payment (a transfer, a customer update) is keyed by its event id:
+    redeliveries of it stay together, and it never contends with a payment's events.
+    """
+    return envelope.reference or f"event:{envelope.event_id}"
+
+
+def main_record(envelope: WebhookEnvelope, topic: str) -> Record:
+    return Record(topic=topic, key=partition_key(envelope), value=envelope.to_bytes())
+
+
+def dead_letter_record(
+    scheme: ProviderScheme,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    error: ContractError,
+    *,
+    received_at: datetime,
+    main_topic: str,
+    dlq_topic: str,
+) -> Record:
+    """A signed-but-unreadable webhook, kept for ops: the envelope carries the exact bytes."""
+    envelope = WebhookEnvelope(
+        event_id=body_event_id(scheme.name, raw_body),
+        provider=scheme.name,
+        event_type=UNPARSED_EVENT_TYPE,
+        reference="",
+        received_at=received_at,
+        raw_body=encode_body(raw_body),
+        signature_headers=signature_headers(scheme, headers),
+    )
+    at_ms = str(int(received_at.timestamp() * 1000))
+    return Record(
+        topic=dlq_topic,
+        key=partition_key(envelope),
+        value=envelope.to_bytes(),
+        headers=[
+            (h.ATTEMPT, "0"),
+            (h.FIRST_FAILED_AT, at_ms),
+            (h.ORIGINAL_TOPIC, main_topic),
+            (h.GROUP, "gateway"),
+            (h.ERROR_CLASS, type(error).__name__),
+            (h.ERROR_MESSAGE, error.message[:1000]),
+        ],
     )

@@ -1,4 +1,7 @@
-"""The ASGI app: parse the request, call the domain, publish, answer. Nothing else."""
+"""The ASGI app: parse the request, call the domain, publish, answer. Nothing else.
+
+`POST /webhooks/{provider}` never touches the database: verify, publish, answer.
+"""
 
 from __future__ import annotations
 
@@ -16,32 +19,28 @@ from starlette.routing import Route
 
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
-from producer_gateway.domain.intake import verify_and_normalize
-from producer_gateway.entrypoints.http_errors import error_response
-from schemas.envelope import WebhookEnvelope
+from producer_gateway.domain.intake import (
+    Record,
+    dead_letter_record,
+    main_record,
+    verify_and_normalize,
+)
+from producer_gateway.entrypoints import payments_api
+from producer_gateway.entrypoints.http_errors import BodyTooLarge, error_response, read_body
+from producer_gateway.entrypoints.openapi import openapi_document
 from schemas.errors import MalformedPayload, SignatureInvalid
-from schemas.providers import SCHEMES
+from schemas.providers import SCHEMES, ProviderScheme
 
 log = structlog.get_logger("payhooks.gateway")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _unavailable() -> Response:
+    return error_response(
+        503,
+        "kafka_unavailable",
+        "the event could not be stored durably; retry later",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _gateway(request: Request) -> Gateway:
@@ -49,27 +48,33 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
+def _scheme_for(gateway: Gateway, provider: str) -> tuple[ProviderScheme, tuple[bytes, ...]] | None:
+    scheme = SCHEMES.get(provider)
+    secrets = gateway.settings.provider_secrets(provider)
+    if scheme is None or not secrets:
+        return None
+    return scheme, secrets
+
+
 async def receive_webhook(request: Request) -> Response:
     gateway = _gateway(request)
     settings = gateway.settings
     provider = request.path_params["provider"]
-    scheme = SCHEMES.get(provider)
-    secrets = settings.provider_secrets(provider)
-    if scheme is None or not secrets:
+    configured = _scheme_for(gateway, provider)
+    if configured is None:
+        gateway.metrics.webhooks.labels("unknown", "unknown_provider").inc()
         return error_response(
             404,
             "unknown_provider",
             f"no provider {provider!r} is configured here; known: "
             f"{', '.join(settings.enabled_providers()) or 'none'}",
         )
+    scheme, secrets = configured
     try:
         raw_body = await read_body(request, settings.max_body_bytes)
     except BodyTooLarge:
-        return error_response(
-            413,
-            "body_too_large",
-            f"the body is over {settings.max_body_bytes} bytes; webhooks are far smaller",
-        )
+        return _count(gateway, provider, "body_too_large", _too_large(settings.max_body_bytes))
+    received_at = datetime.now(UTC)
     try:
         envelope = verify_and_normalize(
             scheme,
@@ -78,38 +83,83 @@ async def receive_webhook(request: Request) -> Response:
             secrets,
             now=time.time(),
             tolerance_seconds=settings.signature_tolerance_seconds,
-            received_at=datetime.now(UTC),
+            received_at=received_at,
         )
     except SignatureInvalid as exc:
-        log.info("webhook.rejected", provider=provider, reason="signature", detail=str(exc))
-        return error_response(401, "invalid_signature", str(exc))
+        log.info("webhook.rejected", provider=provider, reason="signature", detail=exc.message)
+        return _count(
+            gateway,
+            provider,
+            "invalid_signature",
+            error_response(401, "invalid_signature", str(exc)),
+        )
     except MalformedPayload as exc:
-        log.info("webhook.rejected", provider=provider, reason="malformed", detail=str(exc))
-        return error_response(400, "malformed_payload", str(exc))
-    return await publish(gateway, envelope)
+        record = dead_letter_record(
+            scheme,
+            raw_body,
+            request.headers,
+            exc,
+            received_at=received_at,
+            main_topic=gateway.main_topic,
+            dlq_topic=gateway.dlq_topic,
+        )
+        return await _dead_letter(gateway, provider, record, exc)
+    record = main_record(envelope, gateway.main_topic)
+    fields = {"provider": provider, "event_id": envelope.event_id, "reference": envelope.reference}
+    if not await _publish(gateway, record, "main", fields):
+        return _count(gateway, provider, "unavailable", _unavailable())
+    log.info("webhook.accepted", event_type=envelope.event_type, topic=record.topic, **fields)
+    return _count(
+        gateway,
+        provider,
+        "accepted",
+        JSONResponse({"status": "accepted", "event_id": envelope.event_id}, status_code=202),
+    )
 
 
-async def publish(gateway: Gateway, envelope: WebhookEnvelope) -> Response:
-    """202 once Kafka holds the event; 503 + Retry-After when it does not."""
-    fields = {
-        "provider": envelope.provider,
-        "event_id": envelope.event_id,
-        "reference": envelope.reference,
-    }
+async def _dead_letter(
+    gateway: Gateway, provider: str, record: Record, error: MalformedPayload
+) -> Response:
+    """Signed but unreadable: the provider really sent it, so it is kept on the DLQ, then 400.
+    If the DLQ cannot take it, 503 so the provider sends it again."""
+    fields = {"provider": provider, "event_id": record.key.removeprefix("event:")}
+    if not await _publish(gateway, record, "dlq", fields):
+        return _count(gateway, provider, "unavailable", _unavailable())
+    log.warning(
+        "webhook.dead_lettered",
+        reason="malformed",
+        detail=error.message,
+        topic=record.topic,
+        **fields,
+    )
+    return _count(
+        gateway, provider, "malformed", error_response(400, "malformed_payload", error.message)
+    )
+
+
+async def _publish(gateway: Gateway, record: Record, kind: str, fields: dict[str, str]) -> bool:
+    """True once Kafka holds the record (delivery report received)."""
+    started = time.perf_counter()
     try:
         await gateway.publisher.publish(
-            gateway.main_topic, key=envelope.reference, value=envelope.to_bytes()
+            record.topic, key=record.key, value=record.value, headers=record.headers or None
         )
     except PublishFailed as exc:
-        log.warning("webhook.unavailable", detail=str(exc), **fields)
-        return error_response(
-            503,
-            "kafka_unavailable",
-            "the event could not be stored durably; retry later",
-            headers={"Retry-After": "5"},
-        )
-    log.info("webhook.accepted", event_type=envelope.event_type, **fields)
-    return JSONResponse({"status": "accepted", "event_id": envelope.event_id}, status_code=202)
+        log.warning("webhook.unavailable", detail=str(exc), topic=record.topic, **fields)
+        return False
+    gateway.metrics.publish_seconds.labels(kind).observe(time.perf_counter() - started)
+    return True
+
+
+def _count(gateway: Gateway, provider: str, outcome: str, response: Response) -> Response:
+    gateway.metrics.webhooks.labels(provider, outcome).inc()
+    return response
+
+
+def _too_large(limit: int) -> Response:
+    return error_response(
+        413, "body_too_large", f"the body is over {limit} bytes; webhooks are far smaller"
+    )
 
 
 async def healthz(_: Request) -> Response:
@@ -126,6 +176,15 @@ async def readyz(request: Request) -> Response:
         f"Kafka or the topic {gateway.main_topic} is not reachable",
         headers={"Retry-After": "5"},
     )
+
+
+async def metrics(request: Request) -> Response:
+    gateway = _gateway(request)
+    return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(request.app.routes))
 
 
 async def http_error(_: Request, exc: Exception) -> Response:
@@ -150,18 +209,26 @@ async def unexpected_error(_: Request, exc: Exception) -> Response:
     )
 
 
+ROUTES = [
+    Route("/webhooks/{provider}", receive_webhook, methods=["POST"]),
+    Route("/payments", payments_api.initialize, methods=["POST"]),
+    Route("/payments/{reference}", payments_api.get_payment, methods=["GET"]),
+    Route("/wallets/{user_id}", payments_api.get_wallet, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+]
+
+
 def build_app(gateway: Gateway) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
-        gateway.close()
+        await gateway.aclose()
 
     app = Starlette(
-        routes=[
-            Route("/webhooks/{provider}", receive_webhook, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-        ],
+        routes=ROUTES,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
     )

@@ -1,0 +1,77 @@
+"""Payment initialization rules: the request, its fingerprint, and what a stored idempotency key
+means for a new request (Stripe's semantics; brandur's rocket-rides-atomic). Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+MAX_IDEMPOTENCY_KEY = 255
+
+Provider = Literal["paystack", "stripe", "flutterwave", "standard"]
+
+
+class InitializePayment(BaseModel):
+    """The body of POST /payments (a command)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+    amount: StrictInt = Field(gt=0, lt=2**63)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    provider: Provider
+    email: Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,100}$")] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+def fingerprint(request: InitializePayment) -> str:
+    """Same parameters, same fingerprint, whatever the JSON key order or spacing."""
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_reference() -> str:
+    return f"ph_{secrets.token_hex(12)}"
+
+
+class KeyVerdict(StrEnum):
+    REPLAY = "replay"  # the first request finished: send its response again
+    IN_FLIGHT = "in_flight"  # the first request is still running: 409
+    MISMATCH = "mismatch"  # the key was used with other parameters: 422
+    EXPIRED = "expired"  # older than the TTL: forget it, start afresh
+    ABANDONED = "abandoned"  # locked too long ago with no response: its holder died, resume
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    fingerprint: str
+    has_response: bool
+    locked_at: datetime | None
+    created_at: datetime
+
+
+def judge_key(
+    stored: StoredKey,
+    request_fingerprint: str,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    lock_timeout: timedelta,
+) -> KeyVerdict:
+    if stored.created_at < now - ttl:
+        return KeyVerdict.EXPIRED
+    if stored.fingerprint != request_fingerprint:
+        return KeyVerdict.MISMATCH
+    if stored.has_response:
+        return KeyVerdict.REPLAY
+    if stored.locked_at is not None and stored.locked_at > now - lock_timeout:
+        return KeyVerdict.IN_FLIGHT
+    return KeyVerdict.ABANDONED

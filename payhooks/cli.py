@@ -180,6 +180,11 @@ def gateway(
             os.environ[f"PAYHOOKS_{name}"] = value
     settings = settings_from()
     _require_topics(settings)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # /metrics adds up every worker's numbers (prometheus-client's multiprocess mode).
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payhooks-metrics-")
     uvicorn.run(
         "producer_gateway.bootstrap:create_app",
         factory=True,
@@ -238,6 +243,30 @@ def _require_topics(settings: Settings) -> None:
     from payhooks.topics import ensure_topics
 
     ensure_topics(settings)
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option(envvar="PAYHOOKS_SIMULATOR_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYHOOKS_SIMULATOR_PORT")] = 8090,
+    gateway_url: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway-url", envvar="PAYHOOKS_GATEWAY_URL", help="Where simulated webhooks go."
+        ),
+    ] = None,
+) -> None:
+    """Stand in for the providers' APIs (initialize / verify) and send signed webhooks.
+
+    Point the gateway at it with PAYHOOKS_<PROVIDER>_API_BASE=http://HOST:PORT/<provider>.
+    """
+    import uvicorn
+
+    from payhooks.simulator.app import build_simulator
+
+    settings = settings_from(gateway_url=gateway_url)
+    app = build_simulator(settings, base_url=f"http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()

@@ -7,14 +7,20 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from confluent_kafka import Producer
 
+from schemas import headers as hdr
+from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
+from schemas.providers.base import deterministic_event_id
 
 
 def paystack_body(
@@ -164,3 +170,84 @@ def read_committed(bootstrap: str, topic: str, *, expect: int, seconds: float = 
     finally:
         consumer.close()
     return records
+
+
+# --- dead letters: records shaped as the consumer writes them to `<prefix>.webhooks.dlq` --------
+
+DlqRecord = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+
+
+def webhook_envelope(
+    reference: str,
+    secret: str,
+    *,
+    amount: int = 500_000,
+    currency: str = "NGN",
+    body: bytes | None = None,
+) -> WebhookEnvelope:
+    """A Paystack envelope as the gateway publishes it, signed with `secret`."""
+    raw = body if body is not None else paystack_body(reference, amount, currency)
+    return WebhookEnvelope(
+        event_id=deterministic_event_id("paystack", "charge.success", reference),
+        provider="paystack",
+        event_type="charge.success",
+        reference=reference,
+        amount=amount,
+        currency=currency,
+        received_at=datetime.now(UTC),
+        raw_body=encode_body(raw),
+        signature_headers=SCHEMES["paystack"].sign(
+            raw, secret.encode(), now=time.time(), event_id=""
+        ),
+    )
+
+
+def dlq_headers(
+    *,
+    error_class: str = "PaymentNotFound",
+    error_message: str = "no payment has reference yet",
+    attempt: int = 5,
+    first_failed_at_ms: int = 1_700_000_000_000,
+    original_topic: str = "test.webhooks",
+    group: str = "test-credit",
+) -> list[tuple[str, bytes]]:
+    values = {
+        hdr.ATTEMPT: str(attempt),
+        hdr.NOT_BEFORE: "0",
+        hdr.FIRST_FAILED_AT: str(first_failed_at_ms),
+        hdr.ORIGINAL_TOPIC: original_topic,
+        hdr.ORIGINAL_PARTITION: "0",
+        hdr.ORIGINAL_OFFSET: "7",
+        hdr.ORIGINAL_TIMESTAMP: str(first_failed_at_ms - 1000),
+        hdr.GROUP: group,
+        hdr.ERROR_CLASS: error_class,
+        hdr.ERROR_MESSAGE: error_message,
+    }
+    return [(name, value.encode()) for name, value in values.items()]
+
+
+def dlq_record(envelope: WebhookEnvelope, **headers: Any) -> DlqRecord:
+    return envelope.reference.encode(), envelope.to_bytes(), dlq_headers(**headers)
+
+
+def produce_in_transaction(
+    bootstrap: str,
+    topic: str,
+    records: list[DlqRecord],
+    *,
+    partition: int = 0,
+    commit: bool = True,
+) -> None:
+    """Write `records` in one Kafka transaction (as the consumer does); abort it if not `commit`."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": f"test-{uuid.uuid4().hex}"}
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for key, value, headers in records:
+        producer.produce(topic, key=key, value=value, headers=headers, partition=partition)
+    if commit:
+        producer.commit_transaction(30)
+    else:
+        producer.flush(30)
+        producer.abort_transaction(30)

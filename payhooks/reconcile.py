@@ -66,14 +66,14 @@ SELECT u.external_id AS user_id, w.currency, w.balance, COALESCE(l.total, 0) AS 
 FROM wallets w
 JOIN users u ON u.id = w.user_id
 LEFT JOIN (
-    SELECT wallet_id, SUM(amount) AS total FROM ledger_transactions GROUP BY wallet_id
+    SELECT wallet_id, SUM(amount)::bigint AS total FROM ledger_transactions GROUP BY wallet_id
 ) l ON l.wallet_id = w.id
 WHERE w.balance <> COALESCE(l.total, 0)
 ORDER BY u.external_id, w.currency
 """
 
 _DUPLICATES = """
-SELECT reference, COUNT(*) AS n, SUM(amount) AS total,
+SELECT reference, COUNT(*) AS n, SUM(amount)::bigint AS total,
        string_agg(event_id, ', ' ORDER BY id) AS event_ids
 FROM ledger_transactions
 GROUP BY reference

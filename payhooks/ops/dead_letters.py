@@ -409,13 +409,17 @@ def render_detail(letter: DeadLetter, now: datetime) -> str:
     if info["envelope"] is None:
         lines.append(f"envelope:   UNREADABLE ({letter.decode_error})")
     else:
-        lines += ["envelope:", *_indent(json.dumps(info["envelope"], indent=2, sort_keys=True))]
+        lines += ["envelope:", *_indent(_pretty(info["envelope"]))]
     lines += ["", "raw body (decoded):", *_indent(_pretty(info["raw_body"]))]
     return "\n".join(lines)
 
 
 def _pretty(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    )
 
 
 def _indent(text: str) -> list[str]:
@@ -428,7 +432,7 @@ def render_plan(decisions: Sequence[ReplayDecision], *, dry_run: bool) -> list[s
     for decision in decisions:
         letter = decision.letter
         what = {
-            Verdict.REPLAY: "would replay" if dry_run else "replay",
+            Verdict.REPLAY: "would replay" if dry_run else "replayed",
             Verdict.ALREADY_REPLAYED: "skip (already replayed)",
             Verdict.REFUSED: f"REFUSE: {decision.reason}",
         }[decision.verdict]

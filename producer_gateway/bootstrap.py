@@ -6,6 +6,8 @@ gateway that only takes webhooks never opens a PostgreSQL connection.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -27,6 +29,7 @@ class Gateway:
     main_topic: str
     dlq_topic: str
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    clock: Callable[[], float] = time.time  # injected in tests of the timestamp window
     _sessions: sessionmaker[Session] | None = None
     _engine: Engine | None = None
 
@@ -54,6 +57,7 @@ def bootstrap(
     publisher: KafkaPublisher | None = None,
     sessions: sessionmaker[Session] | None = None,
     provider_api: ProviderApi | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Gateway:
     return Gateway(
         settings=settings,
@@ -64,6 +68,7 @@ def bootstrap(
         provider_api=provider_api or ProviderApi(settings),
         main_topic=main_topic(settings.topic_prefix),
         dlq_topic=dlq_topic(settings.topic_prefix),
+        clock=clock,
         _sessions=sessions,
     )
 

@@ -81,7 +81,7 @@ async def receive_webhook(request: Request) -> Response:
             raw_body,
             request.headers,
             secrets,
-            now=time.time(),
+            now=gateway.clock(),
             tolerance_seconds=settings.signature_tolerance_seconds,
             received_at=received_at,
         )

@@ -509,6 +509,40 @@ def _json_text(document: Any) -> str:
     return json.dumps(document, indent=2)
 
 
+# --- chaos -------------------------------------------------------------------------------------
+
+
+@app.command()
+def chaos(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="kill-consumers | kafka-outage | postgres-restart | redis-stop | "
+            "rebalance-storm | all"
+        ),
+    ] = "all",
+    payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seeds the load and the faults (repeatable runs).")] = 1,
+    concurrency: Annotated[int, typer.Option(min=1, help="Webhooks in flight at once.")] = 32,
+    state_dir: StateOpt = None,
+) -> None:
+    """Load through 2 gateways and 3 consumers on a private stack while faults are injected;
+    then check nothing accepted was lost or credited twice. Exit 1 on any violation."""
+    from payhooks.chaos.main import run_chaos
+
+    settings = settings_from(state_dir=state_dir)
+    raise typer.Exit(
+        run_chaos(
+            settings,
+            scenario,
+            payments=payments,
+            seed=seed,
+            concurrency=concurrency,
+            progress=progress,
+        )
+    )
+
+
 # --- the one way errors leave the CLI ---------------------------------------------------------
 
 

@@ -1,0 +1,101 @@
+"""The faults a chaos run injects while the load runs. Each runs in its own thread until `stop`."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from payhooks.chaos.fleet import Fleet
+from payhooks.chaos.private_stack import PrivateStack
+
+
+@dataclass
+class FaultLog:
+    events: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.events.append(text)
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    fleet: Fleet
+    stack: PrivateStack
+    rng: random.Random
+    stop: threading.Event
+    log: FaultLog
+    consumers: list[str]
+    scale: float  # 1.0 for the long runs; shorter pauses for CI's short runs
+
+
+Fault = Callable[[FaultContext], None]
+
+
+def kill_consumers(ctx: FaultContext) -> None:
+    """SIGKILL one of the consumers at random moments, and restart it."""
+    while not ctx.stop.wait(ctx.rng.uniform(1.0, 4.0) * ctx.scale):
+        victim = ctx.rng.choice(ctx.consumers)
+        ctx.fleet.kill(victim)
+        ctx.log.add(f"SIGKILL {victim}")
+        ctx.stop.wait(0.5)
+        ctx.fleet.start(victim)
+
+
+def kafka_outage(ctx: FaultContext) -> None:
+    """Stop the broker for 10 to 20 s (shorter in short runs), then start it again."""
+    if ctx.stop.wait(2.0 * ctx.scale):
+        return
+    down_for = ctx.rng.uniform(10.0, 20.0) * ctx.scale
+    ctx.stack.kafka.stop()
+    ctx.log.add(f"Kafka stopped for {down_for:.1f} s")
+    ctx.stop.wait(down_for)
+    ctx.stack.kafka.start(lambda _: None)
+    ctx.log.add("Kafka started again")
+
+
+def postgres_restart(ctx: FaultContext) -> None:
+    """Restart PostgreSQL mid-load (every connection is cut)."""
+    if ctx.stop.wait(2.0 * ctx.scale):
+        return
+    ctx.stack.postgres.stop()
+    ctx.log.add("PostgreSQL stopped")
+    ctx.stop.wait(ctx.rng.uniform(2.0, 5.0) * ctx.scale)
+    ctx.stack.postgres.start(lambda _: None)
+    ctx.log.add("PostgreSQL started again")
+
+
+def redis_stop(ctx: FaultContext) -> None:
+    """Stop Redis mid-load and leave it down: the database alone must guard the credits."""
+    if ctx.stop.wait(2.0 * ctx.scale):
+        return
+    ctx.stack.redis.stop()
+    ctx.log.add("Redis stopped (left down)")
+
+
+def rebalance_storm(ctx: FaultContext) -> None:
+    """Consumers join and leave (cleanly) every few seconds."""
+    extra = "consumer-extra"
+    ctx.fleet.add(extra, ["consumer"])
+    ctx.fleet.terminate(extra)
+    while not ctx.stop.wait(ctx.rng.uniform(1.0, 3.0) * ctx.scale):
+        member = ctx.rng.choice([*ctx.consumers, extra])
+        if ctx.fleet.alive(member):
+            ctx.fleet.terminate(member)
+            ctx.log.add(f"{member} left")
+        else:
+            ctx.fleet.start(member)
+            ctx.log.add(f"{member} joined")
+    for member in [*ctx.consumers, extra]:
+        if not ctx.fleet.alive(member) and member != extra:
+            ctx.fleet.start(member)
+
+
+SCENARIOS: dict[str, Fault] = {
+    "kill-consumers": kill_consumers,
+    "kafka-outage": kafka_outage,
+    "postgres-restart": postgres_restart,
+    "redis-stop": redis_stop,
+    "rebalance-storm": rebalance_storm,
+}

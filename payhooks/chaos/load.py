@@ -1,0 +1,161 @@
+"""The load: initialized payments, and their signed webhooks sent like a provider sends them.
+
+Every webhook goes out 1 to 3 times, copies to different gateways at once, in a seeded random order;
+a copy refused with 5xx or a connection error is retried with backoff until it is accepted or the
+deadline passes, as providers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from payhooks.settings import Settings
+from payhooks.simulator.events import webhook_body
+from producer_gateway.service_layer.payments import create_payment
+from schemas.providers import SCHEMES
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPayment:
+    reference: str
+    user_id: str
+    amount: int
+    currency: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    payment: PlannedPayment
+    gateway: str
+
+
+@dataclass
+class LoadStats:
+    sent: int = 0
+    attempts: int = 0
+    accepted: int = 0
+    unavailable: int = 0
+    connection_errors: int = 0
+    gave_up: int = 0
+    other: Counter[int] = field(default_factory=Counter)
+    accepted_references: set[str] = field(default_factory=set)
+
+
+def plan_payments(
+    rng: random.Random, count: int, run_id: str, providers: tuple[str, ...]
+) -> list[PlannedPayment]:
+    users = max(1, count // 10)  # several payments per wallet: credits contend for wallet rows
+    return [
+        PlannedPayment(
+            reference=f"chaos-{run_id}-{index:06d}",
+            user_id=f"chaos-{run_id}-user-{rng.randrange(users)}",
+            amount=rng.randrange(100, 5_000_000),
+            currency=rng.choice(("NGN", "USD", "GHS")),
+            provider=rng.choice(providers),
+        )
+        for index in range(count)
+    ]
+
+
+def initialize(engine: Engine, payments: list[PlannedPayment], chunk: int = 500) -> None:
+    """The payments exist (state `processing`) before any webhook for them is sent."""
+    for start in range(0, len(payments), chunk):
+        with Session(engine) as session:
+            for planned in payments[start : start + chunk]:
+                payment = create_payment(
+                    session,
+                    reference=planned.reference,
+                    user_id=planned.user_id,
+                    amount=planned.amount,
+                    currency=planned.currency,
+                    provider=planned.provider,
+                )
+                payment.state = "processing"
+            session.commit()
+
+
+def plan_deliveries(
+    rng: random.Random, payments: list[PlannedPayment], gateways: list[str]
+) -> list[Delivery]:
+    deliveries = [
+        Delivery(payment, rng.choice(gateways))
+        for payment in payments
+        for _ in range(rng.randint(1, 3))
+    ]
+    rng.shuffle(deliveries)
+    return deliveries
+
+
+async def deliver(
+    client: httpx.AsyncClient, delivery: Delivery, settings: Settings, stats: LoadStats,
+    deadline: float,
+) -> None:  # fmt: skip
+    payment = delivery.payment
+    body = webhook_body(payment.provider, payment.reference, payment.amount, payment.currency)
+    secret = settings.provider_secrets(payment.provider)[0]
+    stats.sent += 1
+    backoff = 0.2
+    while time.monotonic() < deadline:
+        # A provider's retries of one event carry the same message id.
+        message_id = f"msg_{payment.reference}"
+        headers = SCHEMES[payment.provider].sign(body, secret, now=time.time(), event_id=message_id)
+        stats.attempts += 1
+        try:
+            response = await client.post(
+                f"{delivery.gateway}/webhooks/{payment.provider}",
+                content=body,
+                headers={**headers, "content-type": "application/json"},
+            )
+        except httpx.HTTPError:
+            stats.connection_errors += 1
+        else:
+            if response.status_code == 202:
+                stats.accepted += 1
+                stats.accepted_references.add(payment.reference)
+                return
+            if response.status_code == 503:
+                stats.unavailable += 1
+            else:
+                stats.other[response.status_code] += 1
+                return
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 2.0)
+    stats.gave_up += 1
+
+
+async def send_all(
+    deliveries: list[Delivery],
+    settings: Settings,
+    *,
+    concurrency: int,
+    deadline_seconds: float,
+    min_seconds: float = 0.0,
+) -> LoadStats:
+    """Send every delivery; spread them over at least `min_seconds` so faults land mid-load."""
+    stats = LoadStats()
+    started = time.monotonic()
+    deadline = started + deadline_seconds
+    queue: asyncio.Queue[tuple[int, Delivery]] = asyncio.Queue()
+    for index, delivery in enumerate(deliveries):
+        queue.put_nowait((index, delivery))
+    spacing = min_seconds / max(1, len(deliveries))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            index, delivery = queue.get_nowait()
+            await asyncio.sleep(max(0.0, started + index * spacing - time.monotonic()))
+            await deliver(client, delivery, settings, stats, deadline)
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return stats

@@ -1,0 +1,54 @@
+"""`payhooks chaos`: every scenario (or one) on one private stack, a report each."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from payhooks.chaos.faults import SCENARIOS
+from payhooks.chaos.private_stack import private_stack
+from payhooks.chaos.report import render
+from payhooks.chaos.runner import ChaosConfig, ScenarioReport, ScenarioRun
+from payhooks.settings import Settings
+
+
+def run_chaos(
+    settings: Settings,
+    scenario: str,
+    *,
+    payments: int,
+    seed: int,
+    concurrency: int,
+    progress: Callable[[str], None],
+    scale: float = 1.0,
+) -> int:
+    names = list(SCENARIOS) if scenario == "all" else [scenario]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise ValueError(
+            f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}, all"
+        )
+    configs = [
+        ChaosConfig(name, payments, seed, concurrency=concurrency, scale=scale) for name in names
+    ]
+    reports = run_scenarios(settings.state_dir, configs, progress)
+    for report in reports:
+        print(render(report))
+    return 0 if all(report.ok for report in reports) else 1
+
+
+def run_scenarios(
+    state_dir: Path, configs: list[ChaosConfig], progress: Callable[[str], None]
+) -> list[ScenarioReport]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="chaos-", dir=state_dir))
+    progress(f"starting a private Kafka, PostgreSQL and Redis under {workdir}…")
+    reports = []
+    with private_stack(workdir / "stack") as stack:
+        for config in configs:
+            reports.append(ScenarioRun(stack, config, workdir / "logs", progress).run())
+    if all(report.ok for report in reports):
+        shutil.rmtree(workdir, ignore_errors=True)  # kept on failure: the processes' logs
+    return reports

@@ -1,0 +1,71 @@
+"""A private Kafka, PostgreSQL and Redis on free ports, which a chaos run may stop at will.
+
+Chaos runs break servers on purpose, so they never touch the shared stack other work is using.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from payhooks.settings import Settings
+from payhooks.stack import create_database, default_cache_dir
+from payhooks.stack.native import NativeKafka, NativePostgres, NativeRedis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port whose successor is free too (Kafka's controller listens on the broker port + 1)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two adjacent free ports found for a private Kafka")
+
+
+class PrivateStack:
+    def __init__(self, state_dir: Path) -> None:
+        kafka = f"127.0.0.1:{free_port_pair()}"
+        database = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/payhooks"
+        redis = f"redis://127.0.0.1:{free_port()}/0"
+        self.kafka = NativeKafka(kafka, state_dir, default_cache_dir())
+        self.postgres = NativePostgres(database, state_dir)
+        self.redis = NativeRedis(redis, state_dir)
+        self.settings = Settings(
+            kafka_bootstrap=kafka, database_url=database, redis_url=redis, state_dir=state_dir
+        )
+
+    def start(self) -> None:
+        for service in (self.kafka, self.postgres, self.redis):
+            if not service.answers():
+                service.start(_quiet)
+        create_database(self.settings.database_url)
+
+    def stop(self) -> None:
+        for service in (self.kafka, self.postgres, self.redis):
+            service.stop()
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@contextmanager
+def private_stack(state_dir: Path) -> Iterator[PrivateStack]:
+    stack = PrivateStack(state_dir)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()

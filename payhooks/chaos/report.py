@@ -1,0 +1,30 @@
+"""The one-screen report of a chaos scenario (pure)."""
+
+from __future__ import annotations
+
+from payhooks.chaos.runner import ScenarioReport
+
+
+def render(report: ScenarioReport) -> str:
+    load = report.load
+    verdict = "PASS" if report.ok else "FAIL"
+    lines = [
+        f"== chaos: {report.scenario} (seed {report.seed}) — {verdict} in {report.seconds:.0f} s",
+        f"  payments initialized   {report.payments}",
+        f"  webhooks sent          {load.sent} ({load.attempts} attempts)",
+        f"  accepted (202)         {load.accepted} for {len(load.accepted_references)} payments",
+        f"  503 answers            {load.unavailable}",
+        f"  connection errors      {load.connection_errors}",
+        f"  gave up (deadline)     {load.gave_up}",
+        f"  credited               {report.credited}",
+        f"  duplicates absorbed    {report.duplicates_absorbed}",
+        f"  retried (records)      {report.retried}",
+        f"  dead-lettered          {report.dead_lettered}",
+        f"  faults injected        {len(report.faults)}: {'; '.join(report.faults[:6])}"
+        + (" …" if len(report.faults) > 6 else ""),
+        f"  violations             {len(report.violations)}",
+    ]
+    lines += [f"    - {violation}" for violation in report.violations[:10]]
+    if load.other:
+        lines.append(f"  other answers          {dict(load.other)}")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from payhooks.settings import Settings
+from producer_gateway.adapters.provider_api import ProviderApi
 from producer_gateway.bootstrap import bootstrap
 from producer_gateway.entrypoints.app import build_app
 from tests.helpers import eventually, free_port
@@ -67,10 +68,13 @@ def serving(app: ASGIApp) -> Iterator[str]:
 
 @contextmanager
 def gateway_client(
-    settings: Settings, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    provider_api: ProviderApi | None = None,
 ) -> Iterator[httpx.Client]:
     """The real app, with a real Kafka publisher, over real HTTP."""
-    app = build_app(bootstrap(settings, clock=clock))
+    app = build_app(bootstrap(settings, clock=clock, provider_api=provider_api))
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 from starlette.applications import Starlette
@@ -96,7 +97,8 @@ async def _paystack_initialize(state: SimulatorState, request: Request) -> Respo
 
 
 async def _stripe_initialize(state: SimulatorState, request: Request) -> Response:
-    form = await request.form()
+    # Stripe's API is form-encoded; parsed by hand (no python-multipart dependency for this).
+    form = dict(parse_qsl((await request.body()).decode()))
     reference = str(form.get("metadata[reference]") or f"cs_{secrets.token_hex(6)}")
     payment = _record(
         state,

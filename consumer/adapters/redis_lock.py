@@ -12,13 +12,13 @@ Locks are redis-py `Lock`s: a random owner token per holder, so only the owner r
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
 import structlog
-from redis.exceptions import LockError, LockNotOwnedError
 from redis.lock import Lock
 
 from consumer.adapters.metrics import METRICS
@@ -69,27 +69,47 @@ class CreditLocks:
             self._acquire_all(sorted(set(references)), held, locks)
             yield held
         finally:
-            for lock in reversed(locks):
-                self._release(lock)
+            self._release_all(locks)
 
     def _acquire_all(self, references: list[str], held: Held, locks: list[Lock]) -> None:
         if time.monotonic() < self._skip_until:
             held.degraded = True
             return
-        for reference in references:
-            lock = self._client.lock(
-                self.key(reference), timeout=self._lease, blocking_timeout=self._wait
-            )
-            try:
-                acquired = lock.acquire()
-            except _UNREACHABLE as exc:
-                self._degrade(exc)
-                held.degraded = True
-                return
-            if acquired:
+        try:
+            contended = self._acquire_free(references, locks)
+            for reference in contended:  # sorted: holders never wait on each other in a cycle
+                lock = self._lock(reference)
+                if lock.acquire():
+                    locks.append(lock)
+                else:
+                    held.timed_out.add(reference)
+        except _UNREACHABLE as exc:
+            self._degrade(exc)
+            held.degraded = True
+
+    def _lock(self, reference: str) -> Lock:
+        return self._client.lock(
+            self.key(reference), timeout=self._lease, blocking_timeout=self._wait
+        )
+
+    def _acquire_free(self, references: list[str], locks: list[Lock]) -> list[str]:
+        """One round trip for the uncontended case: SET NX PX with a fresh owner token per
+        lock (what redis-py's Lock.acquire does one by one); returns the references taken."""
+        candidates = [self._lock(reference) for reference in references]
+        tokens = [uuid.uuid4().hex.encode() for _ in candidates]
+        pipe = self._client.pipeline(transaction=False)
+        for lock, token in zip(candidates, tokens, strict=True):
+            pipe.set(lock.name, token, nx=True, px=max(1, round(self._lease * 1000)))
+        contended = []
+        for reference, lock, token, ok in zip(
+            references, candidates, tokens, pipe.execute(), strict=True
+        ):
+            if ok:
+                lock.local.token = token  # so release() checks we still own it
                 locks.append(lock)
             else:
-                held.timed_out.add(reference)
+                contended.append(reference)
+        return contended
 
     def _degrade(self, error: BaseException) -> None:
         self._skip_until = time.monotonic() + self._retry_after
@@ -102,14 +122,24 @@ class CreditLocks:
             retry_after_seconds=self._retry_after,
         )
 
-    def _release(self, lock: Lock) -> None:
+    def _release_all(self, locks: list[Lock]) -> None:
+        """Release in one round trip with redis-py's owner-checked script: a key whose token
+        is no longer ours (lease ran out, someone else holds it now) is left alone."""
+        if not locks:
+            return
         try:
-            lock.release()
-        except LockNotOwnedError:
-            # The lease ran out mid-credit; PostgreSQL's row lock kept the credit single.
-            log.warning("lock.lease_expired", key=lock.name)
-        except (LockError, *_UNREACHABLE) as exc:
-            log.warning("lock.release_failed", key=lock.name, error=str(exc))
+            pipe = self._client.pipeline(transaction=False)
+            for lock in locks:
+                assert lock.lua_release is not None  # registered when the Lock is built
+                lock.lua_release(keys=[lock.name], args=[lock.local.token], client=pipe)
+            released = pipe.execute()
+        except _UNREACHABLE as exc:
+            log.warning("lock.release_failed", error=str(exc), count=len(locks))
+            return
+        for lock, ok in zip(locks, released, strict=True):
+            if not ok:
+                # The lease ran out mid-credit; PostgreSQL's row lock kept the credit single.
+                log.warning("lock.lease_expired", key=lock.name)
 
 
 def redis_client(url: str) -> redis.Redis[bytes]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, column, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -48,15 +48,58 @@ class LedgerRepository:
         ).all()
         return {row.reference: row for row in rows}
 
-    def lock_wallets(self, wallet_ids: Iterable[int]) -> dict[int, Wallet]:
+    def lock_wallets(self, wallet_ids: Iterable[int]) -> list[int]:
         """Lock wallets in id order, always after the payments."""
         wanted = sorted(set(wallet_ids))
         if not wanted:
-            return {}
-        rows = self.session.scalars(
-            select(Wallet).where(Wallet.id.in_(wanted)).order_by(Wallet.id).with_for_update()
-        ).all()
-        return {row.id: row for row in rows}
+            return []
+        return list(
+            self.session.scalars(
+                select(Wallet.id).where(Wallet.id.in_(wanted)).order_by(Wallet.id).with_for_update()
+            ).all()
+        )
+
+    def add_credits(self, credits: Sequence[tuple[Payment, str]]) -> None:
+        """Credit many locked payments with three statements, not three per payment: the
+        ledger rows, each wallet's total, the payments marked completed."""
+        if not credits:
+            return
+        self.session.execute(
+            insert(LedgerTransaction),
+            [
+                {
+                    "reference": p.reference,
+                    "payment_id": p.id,
+                    "wallet_id": p.wallet_id,
+                    "amount": p.amount,
+                    "currency": p.currency,
+                    "event_id": event_id,
+                }
+                for p, event_id in credits
+            ],
+        )
+        totals: dict[int, int] = {}
+        for payment, _ in credits:
+            totals[payment.wallet_id] = totals.get(payment.wallet_id, 0) + payment.amount
+        deltas = values(column("id", BigInteger), column("delta", BigInteger), name="deltas").data(
+            sorted(totals.items())
+        )
+        self.session.execute(
+            update(Wallet)
+            .where(Wallet.id == deltas.c.id)
+            .values(balance=Wallet.balance + deltas.c.delta, updated_at=func.now())
+        )
+        self.session.execute(
+            update(Payment)
+            .where(Payment.id.in_(sorted(p.id for p, _ in credits)))
+            .values(
+                state="completed",
+                credited=True,
+                processing_completed_at=func.now(),
+                updated_at=func.now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
     def lock_wallet(self, wallet_id: int) -> Wallet:
         return self.session.scalars(

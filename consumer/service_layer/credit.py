@@ -96,10 +96,9 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
         )
         outcomes = _decide_all(items, payments)
         to_apply = [o for o in outcomes if o.verdict is Verdict.APPLY]
-        wallets = uow.ledger.lock_wallets(payments[o.event.reference].wallet_id for o in to_apply)
-        for outcome in to_apply:
-            payment = payments[outcome.event.reference]
-            uow.ledger.add_credit(payment, wallets[payment.wallet_id], outcome.event.event_id)
+        credits = [(payments[o.event.reference], o.event.event_id) for o in to_apply]
+        uow.ledger.lock_wallets(payment.wallet_id for payment, _ in credits)
+        uow.ledger.add_credits(credits)
         for outcome in outcomes:
             if outcome.verdict is Verdict.REJECT:
                 uow.ledger.flag_payment(payments[outcome.event.reference].id, outcome.reason)

@@ -12,7 +12,8 @@ from schemas.names import all_topics
 def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
     """Create the main, retry and DLQ topics where missing; return their names."""
     names = all_topics(settings.topic_prefix, len(settings.retry_delays))
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    # log_level 3: librdkafka's info lines (e.g. purging its queue on close) are noise here.
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
         NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)

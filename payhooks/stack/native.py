@@ -294,8 +294,8 @@ class NativeKafka:
                     f"{self.libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    # One token: a urlsafe id may start with "-", which argparse takes for a flag.
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                     "--standalone",

@@ -6,6 +6,7 @@ import base64
 import glob
 import hashlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -304,35 +305,31 @@ class NativeKafka:
             )
         progress(f"starting Kafka {KAFKA_VERSION} (KRaft) on {self.address}…")
         log4j = resources.files("payhooks.stack.kafka").joinpath("log4j2.yaml")
-        with self.log.open("ab") as log:
-            process = subprocess.Popen(
-                [
-                    java,
-                    "-Xms256m",
-                    "-Xmx768m",
-                    "-XX:+UseG1GC",
-                    "-Djava.awt.headless=true",
-                    f"-Dlog4j2.configurationFile={log4j}",
-                    "-cp",
-                    f"{self.libs}/*",
-                    "kafka.Kafka",
-                    str(config),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
-        wait_until(self._ready_or_dead(process), seconds=90, what="Kafka", log=self.log)
+        broker = [
+            java,
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            f"{self.libs}/*",
+            "kafka.Kafka",
+            str(config),
+        ]
+        # Detached through sh + setsid, as redis-server --daemonize is: the broker outlives this
+        # process, and no Popen is left behind for Python to warn about.
+        launch = (
+            f"setsid {shlex.join(broker)} >>{shlex.quote(str(self.log))} 2>&1 </dev/null & echo $!"
+        )
+        pid = _run(["sh", "-c", launch], what="starting Kafka").strip()
+        self.pid_file.write_text(pid)
+        wait_until(self._ready_or_dead, seconds=90, what="Kafka", log=self.log)
 
-    def _ready_or_dead(self, process: subprocess.Popen[bytes]) -> Callable[[], bool]:
-        def check() -> bool:
-            if process.poll() is not None:
-                raise StackError(f"Kafka exited with code {process.returncode}; see {self.log}")
-            return self.answers()
-
-        return check
+    def _ready_or_dead(self) -> bool:
+        if pid_alive(self.pid_file) is None:
+            raise StackError(f"Kafka exited during start-up; see {self.log}")
+        return self.answers()
 
     def _java(self) -> str:
         java = shutil.which("java")

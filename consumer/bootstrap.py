@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.adapters.kafka import KafkaChannel
-from consumer.adapters.redis_lock import CreditLocks, redis_client
+from consumer.adapters.redis_lock import CreditLocks, NoLocks, redis_client
 from consumer.domain.retry_policy import RetryPolicy
 from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.settle import Locks, Settler
@@ -47,7 +47,9 @@ class CreditApp:
         self.engine.dispose()
 
 
-def default_locks(settings: Settings) -> CreditLocks:
+def default_locks(settings: Settings) -> Locks:
+    if not settings.consumer_redis_lock:
+        return NoLocks()
     return CreditLocks(
         redis_client(settings.redis_url),
         settings.topic_prefix,

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     redis_lock_lease_seconds: float = Field(default=30.0, gt=0)
     redis_lock_wait_seconds: float = Field(default=10.0, ge=0)
+    # Benchmark/ops knob: false = no Redis lock, PostgreSQL row locks alone (docs/consumer.md).
+    consumer_redis_lock: bool = True
     stuck_processing_seconds: int = Field(default=3600, ge=1)
     # The credit consumer's knobs (docs/consumer.md explains each).
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid

@@ -145,3 +145,12 @@ class CreditLocks:
 def redis_client(url: str) -> redis.Redis[bytes]:
     """Short socket timeouts: an unreachable Redis must cost milliseconds, not the lease."""
     return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0)
+
+
+class NoLocks:
+    """`PAYHOOKS_CONSUMER_REDIS_LOCK=false`: no Redis at all, PostgreSQL's row locks alone keep
+    credits single (they always do). A benchmark and ops knob, e.g. to measure the lock's cost."""
+
+    @contextmanager
+    def holding(self, references: Iterable[str]) -> Iterator[Held]:
+        yield Held()

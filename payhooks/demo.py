@@ -1,14 +1,17 @@
 """`payhooks demo`: the whole pipeline on the local stack, narrated.
 
-Brings the stack up, migrates, starts a gateway and a consumer as real processes, initializes a
-few payments, sends their signed webhooks (plus a duplicate and a forged one) and shows what the
-ledger ended with.
+Brings the stack up and migrates; starts a provider simulator, a gateway and a consumer as real
+processes; initializes payments through `POST /payments` (one request repeated with its
+Idempotency-Key); lets the simulator pay them, which sends each provider's signed webhook to the
+gateway (one of them twice, as providers retry); sends one forged webhook; then shows what the
+ledger ended with and runs `payhooks reconcile`.
 """
 
 from __future__ import annotations
 
-import json
+import base64
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,33 +20,57 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
-from payhooks.db.tables import LedgerTransaction, Payment, User, Wallet
+from payhooks.reconcile import reconcile, render_report
 from payhooks.settings import Settings
+from payhooks.simulator.events import webhook_body
 from payhooks.stack import Stack
 from payhooks.topics import ensure_topics
-from producer_gateway.service_layer.payments import create_payment
 from schemas.providers import SCHEMES
 
 Progress = Callable[[str], None]
-DEMO_SECRET = "sk_test_payhooks_demo_secret"
-DEMO_PORT = 8089
 
 
 @dataclass(frozen=True)
-class Sent:
+class DemoPayment:
+    user_id: str
+    amount: int
+    currency: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Step:
     what: str
-    reference: str
+    detail: str
     status: int
 
 
-def demo_environment(settings: Settings, prefix: str) -> dict[str, str]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_secrets(run_id: str) -> dict[str, str]:
+    key = base64.b64encode(f"payhooks-demo-{run_id}".encode()).decode()
+    return {
+        "PAYHOOKS_PAYSTACK_SECRET_KEY": f"sk_test_demo_{run_id}",
+        "PAYHOOKS_STRIPE_WEBHOOK_SECRET": f"whsec_demo_{run_id}",
+        "PAYHOOKS_FLUTTERWAVE_SECRET_HASH": f"flw_demo_{run_id}",
+        "PAYHOOKS_STANDARD_WEBHOOK_SECRET": f"whsec_{key}",
+    }
+
+
+def demo_environment(
+    settings: Settings, prefix: str, ports: dict[str, int], run_id: str
+) -> dict[str, str]:
+    simulator = f"http://127.0.0.1:{ports['simulator']}"
     return {
         **os.environ,
         "PAYHOOKS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -51,19 +78,22 @@ def demo_environment(settings: Settings, prefix: str) -> dict[str, str]:
         "PAYHOOKS_REDIS_URL": settings.redis_url,
         "PAYHOOKS_TOPIC_PREFIX": prefix,
         "PAYHOOKS_CONSUMER_GROUP": f"{prefix}-credit",
-        "PAYHOOKS_PAYSTACK_SECRET_KEY": DEMO_SECRET,
+        "PAYHOOKS_RETRY_DELAYS": "1s,2s",
+        "PAYHOOKS_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
         "PAYHOOKS_LOG_FORMAT": "json",
+        **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SCHEMES},
+        **demo_secrets(run_id),
     }
 
 
 @contextmanager
-def running(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iterator[None]:
+def running(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> Iterator[None]:
     """Start the processes, and stop them (SIGTERM, then SIGKILL) whatever happens."""
     logs.mkdir(parents=True, exist_ok=True)
     processes = []
-    for command in commands:
-        log = (logs / f"{command[1]}.log").open("wb")
-        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+    for name, command in commands.items():
+        with (logs / f"{name}.log").open("wb") as log:
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
     try:
         yield
     finally:
@@ -74,6 +104,7 @@ def running(commands: list[list[str]], env: dict[str, str], logs: Path) -> Itera
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def wait_ready(url: str, seconds: float = 60) -> None:
@@ -85,125 +116,132 @@ def wait_ready(url: str, seconds: float = 60) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"the gateway did not become ready at {url} within {seconds:.0f} s")
+    raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s; see .payhooks/demo-logs")
 
 
-def paystack_body(reference: str, amount: int, currency: str) -> bytes:
-    return json.dumps(
-        {
-            "event": "charge.success",
-            "data": {
-                "id": abs(hash(reference)) % 10**9,
-                "reference": reference,
-                "amount": amount,
-                "currency": currency,
-                "status": "success",
-                "paid_at": "2026-11-27T12:00:00Z",
-                "customer": {"email": "ada@example.com"},
-            },
-        }
-    ).encode()
+def initialize(gateway: httpx.Client, payment: DemoPayment, key: str) -> httpx.Response:
+    body = {
+        "user_id": payment.user_id,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "provider": payment.provider,
+        "email": f"{payment.user_id.split('-')[0]}@example.com",
+    }
+    return gateway.post("/payments", json=body, headers={"Idempotency-Key": key})
 
 
-def send(client: httpx.Client, body: bytes, secret: str) -> int:
-    headers = SCHEMES["paystack"].sign(body, secret.encode(), now=time.time(), event_id="")
-    response = client.post(
-        "/webhooks/paystack", content=body, headers={**headers, "content-type": "application/json"}
-    )
-    return response.status_code
-
-
-def wait_credited(session: Session, references: list[str], seconds: float = 60) -> None:
+def wait_credited(gateway: httpx.Client, references: list[str], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        credited = session.scalars(
-            select(Payment.reference).where(Payment.reference.in_(references), Payment.credited)
-        ).all()
-        if len(credited) == len(references):
+        states = [gateway.get(f"/payments/{ref}").json().get("credited") for ref in references]
+        if all(states):
             return
-        session.rollback()
         time.sleep(0.3)
-    raise RuntimeError("the consumer did not credit the payments within 60 s; see its log")
+    raise RuntimeError("the consumer did not credit the payments in time; see .payhooks/demo-logs")
 
 
 def run_demo(settings: Settings, progress: Progress) -> int:
-    progress("1. bringing up Kafka, PostgreSQL and Redis…")
+    progress("1. bringing up Kafka, PostgreSQL and Redis (payhooks stack up)…")
     Stack(settings).up(progress)
     upgrade(settings.database_url)
     run_id = uuid.uuid4().hex[:8]
     prefix = f"demo-{run_id}"
-    demo_settings = settings.model_copy(update={"topic_prefix": prefix})
-    ensure_topics(demo_settings)
-    env = demo_environment(settings, prefix)
+    ensure_topics(settings.model_copy(update={"topic_prefix": prefix}))
+    ports = {"gateway": free_port(), "simulator": free_port()}
+    env = demo_environment(settings, prefix, ports, run_id)
     payhooks = [sys.executable, "-m", "payhooks"]
-    engine = make_engine(settings.database_url)
-    payments = [("ada", 500_000, "NGN"), ("grace", 125_050, "NGN"), ("linus", 9_999, "USD")]
-    with Session(engine) as session:
-        references = []
-        for user, amount, currency in payments:
-            reference = f"demo-{run_id}-{user}"
-            create_payment(
-                session,
-                reference=reference,
-                user_id=f"{user}-{run_id}",
-                amount=amount,
-                currency=currency,
-                provider="paystack",
-            )
-            references.append(reference)
-        session.commit()
-    progress(f"2. initialized {len(payments)} payments; starting a gateway and a consumer…")
-    sent: list[Sent] = []
-    commands = [
-        [*payhooks, "gateway", "--port", str(DEMO_PORT)],
-        [*payhooks, "consumer"],
-    ]
+    commands = {
+        "simulator": [*payhooks, "simulator", "--port", str(ports["simulator"])],
+        "gateway": [*payhooks, "gateway", "--port", str(ports["gateway"])],
+        "consumer": [*payhooks, "consumer"],
+    }
+    progress("2. starting a provider simulator, a gateway and a consumer…")
     with running(commands, env, settings.state_dir / "demo-logs"):
-        wait_ready(f"http://127.0.0.1:{DEMO_PORT}/readyz")
-        progress("3. sending signed webhooks, one duplicate and one forged…")
-        with httpx.Client(base_url=f"http://127.0.0.1:{DEMO_PORT}", timeout=30) as client:
-            for (_, amount, currency), reference in zip(payments, references, strict=True):
-                body = paystack_body(reference, amount, currency)
-                sent.append(Sent("genuine", reference, send(client, body, DEMO_SECRET)))
-            first = paystack_body(references[0], payments[0][1], payments[0][2])
-            sent.append(Sent("duplicate", references[0], send(client, first, DEMO_SECRET)))
-            forged = paystack_body(references[1], 99_999_999, "NGN")
-            sent.append(Sent("forged", references[1], send(client, forged, "not-the-secret")))
-        with Session(engine) as session:
-            wait_credited(session, references)
-            _report(session, sent, references, progress)
+        wait_ready(f"http://127.0.0.1:{ports['gateway']}/readyz")
+        wait_ready(f"http://127.0.0.1:{ports['simulator']}/healthz")
+        with (
+            httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=30) as gateway,
+            httpx.Client(base_url=f"http://127.0.0.1:{ports['simulator']}", timeout=30) as sim,
+        ):
+            steps, references, users = _drive(gateway, sim, run_id, progress)
+            progress("5. waiting for the consumer…")
+            wait_credited(gateway, references)
+            _report(gateway, steps, references, users, progress)
+    engine = make_engine(settings.database_url)
+    ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
     engine.dispose()
-    return 0
+    progress("\npayhooks reconcile:\n" + render_report(ledger))
+    return 0 if ledger.ok else 1
 
 
-def _report(session: Session, sent: list[Sent], references: list[str], out: Progress) -> None:
-    out("\nwebhooks sent:")
-    for item in sent:
-        out(f"  {item.what:<10} {item.reference:<28} → HTTP {item.status}")
-    out("\npayments:")
-    rows = session.execute(
-        select(
-            Payment.reference, Payment.state, Payment.credited, Payment.amount, Payment.currency
-        ).where(Payment.reference.in_(references))
-    ).all()
-    for row in rows:
-        out(
-            f"  {row.reference:<28} {row.state:<10} credited={row.credited} "
-            f"{row.amount} {row.currency}"
+def _drive(
+    gateway: httpx.Client, sim: httpx.Client, run_id: str, progress: Progress
+) -> tuple[list[Step], list[str], list[str]]:
+    payments = [
+        DemoPayment(f"ada-{run_id}", 500_000, "NGN", "paystack"),
+        DemoPayment(f"grace-{run_id}", 12_550, "USD", "stripe"),
+        DemoPayment(f"linus-{run_id}", 75_000, "GHS", "flutterwave"),
+        DemoPayment(f"ada-{run_id}", 9_999, "USD", "standard"),
+    ]
+    steps: list[Step] = []
+    references: list[str] = []
+    progress("3. initializing payments with POST /payments (Idempotency-Key)…")
+    for index, payment in enumerate(payments):
+        answer = initialize(gateway, payment, key=f"demo-{run_id}-{index}")
+        steps.append(
+            Step(
+                "POST /payments",
+                f"{payment.provider} {payment.amount} {payment.currency}",
+                answer.status_code,
+            )
         )
-    out("\nwallets:")
-    wallets = session.execute(
-        select(User.external_id, Wallet.currency, Wallet.balance)
-        .join(Wallet, Wallet.user_id == User.id)
-        .join(Payment, Payment.wallet_id == Wallet.id)
-        .where(Payment.reference.in_(references))
-    ).all()
-    for wallet in wallets:
-        out(f"  {wallet.external_id:<20} {wallet.currency} {wallet.balance}")
-    ledger = session.scalars(
-        select(LedgerTransaction.reference).where(LedgerTransaction.reference.in_(references))
-    ).all()
-    out(
-        f"\nledger rows: {len(ledger)} for {len(references)} payments "
-        "(the duplicate was absorbed, the forged webhook refused with 401)"
+        references.append(answer.json()["reference"])
+    again = initialize(gateway, payments[0], key=f"demo-{run_id}-0")
+    replayed = again.headers.get("Idempotent-Replayed") == "true"
+    steps.append(
+        Step(
+            "POST /payments again",
+            f"same key → same reference, replayed={replayed}",
+            again.status_code,
+        )
     )
+    progress("4. the simulator pays them: each provider's signed webhook goes to the gateway…")
+    for reference in references:
+        answer = sim.post("/simulate/pay", json={"reference": reference}).json()
+        steps.append(Step(f"{answer['provider']} webhook", reference, int(answer["status_code"])))
+    duplicate = sim.post("/simulate/pay", json={"reference": references[0]}).json()
+    steps.append(
+        Step(
+            "duplicate webhook", f"{references[0]} (provider retry)", int(duplicate["status_code"])
+        )
+    )
+    steps.append(_forged(gateway, references[1]))
+    users = sorted({payment.user_id for payment in payments})
+    return steps, references, users
+
+
+def _forged(gateway: httpx.Client, reference: str) -> Step:
+    """A webhook signed with the wrong secret, claiming a much larger amount."""
+    body = webhook_body("paystack", reference, 99_999_999, "USD")
+    headers = SCHEMES["paystack"].sign(body, b"not-the-secret", now=time.time(), event_id="forged")
+    answer = gateway.post("/webhooks/paystack", content=body, headers=headers)
+    return Step("forged webhook", f"{reference} claiming 99999999 USD", answer.status_code)
+
+
+def _report(
+    gateway: httpx.Client, steps: list[Step], references: list[str], users: list[str], out: Progress
+) -> None:
+    out("\nwhat was sent:")
+    for step in steps:
+        out(f"  {step.what:<22} {step.detail:<52} → HTTP {step.status}")
+    out("\npayments (GET /payments/{reference}):")
+    for reference in references:
+        payment: dict[str, Any] = gateway.get(f"/payments/{reference}").json()
+        out(
+            f"  {reference:<34} {payment['provider']:<12} {payment['state']:<10} "
+            f"credited={payment['credited']}  {payment['amount']} {payment['currency']}"
+        )
+    out("\nwallets (GET /wallets/{user_id}):")
+    for user in users:
+        out(f"  {user:<18} {gateway.get(f'/wallets/{user}').json()['balances']}")
+    out("\nevery payment credited once; the duplicate absorbed; the forged webhook refused (401).")

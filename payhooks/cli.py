@@ -543,6 +543,57 @@ def chaos(
     )
 
 
+# --- bench -------------------------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    *,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Few events and seconds: a smoke run, not figures.")
+    ] = False,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option("--stage", help="gateway | consumer | e2e (repeat it; default: all)."),
+    ] = None,
+    results_dir: Annotated[
+        Path, typer.Option("--results-dir", help="Where results JSON and plots go.")
+    ] = Path("results"),
+    docs: Annotated[
+        bool,
+        typer.Option("--docs", help="Also copy the plot, JSON and table to docs/bench/."),
+    ] = False,
+    keep_database: Annotated[
+        bool, typer.Option("--keep-database", help="Keep the benchmark's database afterwards.")
+    ] = False,
+    kafka_bootstrap: KafkaOpt = None,
+    database_url: DatabaseOpt = None,
+    redis_url: RedisOpt = None,
+) -> None:
+    """Benchmarks against baselines measured in the same run, on the local stack: the table on
+    stdout, results JSON and a plot under --results-dir."""
+    from payhooks.bench.main import STAGES, run_bench
+
+    stages = tuple(stage or STAGES)
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise typer.BadParameter(f"unknown stage(s) {sorted(unknown)}; known: {list(STAGES)}")
+    settings = settings_from(
+        kafka_bootstrap=kafka_bootstrap, database_url=database_url, redis_url=redis_url
+    )
+    raise typer.Exit(
+        run_bench(
+            settings,
+            quick=quick,
+            stages=stages,
+            results_dir=results_dir,
+            docs_dir=Path("docs/bench") if docs else None,
+            keep_database=keep_database,
+            progress=progress,
+        )
+    )
+
+
 # --- the one way errors leave the CLI ---------------------------------------------------------
 
 

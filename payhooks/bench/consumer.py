@@ -1,0 +1,249 @@
+"""Consumer stage: credits/s draining a pre-filled topic of pre-initialized payments, against
+pgbench running the per-event credit transaction (same SQL, same database, same connection
+count: one per consumer process).
+
+Each repetition runs, alternating baseline and subject: pgbench -c1, 1 consumer, pgbench -c2,
+2 consumers, 1 consumer with the Redis lock off (PAYHOOKS_CONSUMER_REDIS_LOCK=false), 1 consumer
+with 1 % of events failing transiently (their payments do not exist, so they go to the retry
+topics). Every run credits the same payments from the same state (`reset_credits`). A rate is
+settled events per second, from the moment every consumer owns its partitions to the moment the
+group's committed offsets cover the main topic, so group start-up is not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy.engine import make_url
+
+from payhooks.bench.context import BenchContext
+from payhooks.bench.ledger import amount_of, envelope, pg_connect, reset_credits, seed_payments
+from payhooks.bench.stats import Figure
+from payhooks.settings import Settings
+from payhooks.topics import ensure_topics
+from schemas.names import main_topic
+
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+PG_REFERENCES = "pg"
+CONSUMER_REFERENCES = "c"
+
+# The credit transaction the consumer runs per event, as the seed's credit_user did it.
+CREDIT_SQL = """\
+SELECT nextval('bench_seq') AS n \\gset
+BEGIN;
+SELECT id AS pid, wallet_id AS wid, amount AS amt FROM payments
+  WHERE reference = 'pg' || :n FOR UPDATE \\gset
+SELECT id FROM wallets WHERE id = :wid FOR UPDATE;
+INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+  VALUES ('pg' || :n, :pid, :wid, :amt, 'NGN', 'evt-pg' || :n);
+UPDATE wallets SET balance = balance + :amt, updated_at = now() WHERE id = :wid;
+UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
+  updated_at = now() WHERE id = :pid;
+INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
+  VALUES ('evt-pg' || :n, 'paystack', 'charge.success', 'pg' || :n, 'applied')
+  ON CONFLICT DO NOTHING;
+COMMIT;
+"""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    events: int = 20_000
+    repetitions: int = 3
+    transient_every: int = 100  # 1 %
+
+
+@dataclass
+class ConsumerRuns:
+    rates: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, rate: float) -> None:
+        self.rates.setdefault(name, []).append(rate)
+
+
+def prefill(settings: Settings, count: int, failing_every: int = 0) -> None:
+    """`count` events for payments c0.. (every `failing_every`-th for a payment that is missing)."""
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 50})
+    topic = main_topic(settings.topic_prefix)
+    for n in range(count):
+        failing = failing_every and n % failing_every == 0
+        reference = f"missing-{n}" if failing else f"{CONSUMER_REFERENCES}{n}"
+        producer.produce(topic, key=reference.encode(), value=envelope(reference, amount_of(n)))
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("Kafka did not take the pre-fill in 120 s")
+
+
+class CommittedOffsets:
+    """The group's committed offsets on the main topic, summed over partitions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._reader = Consumer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
+        )
+        self._parts = [
+            TopicPartition(main_topic(settings.topic_prefix), p)
+            for p in range(settings.topic_partitions)
+        ]
+
+    def total(self) -> int:
+        return sum(max(tp.offset, 0) for tp in self._reader.committed(self._parts, timeout=30))
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def owned_partitions(logs: list[Path]) -> int:
+    """How many partitions the consumers' logs say they own right now."""
+    owned: set[str] = set()
+    for log in logs:
+        if not log.exists():
+            continue
+        for line in log.read_text().splitlines():
+            if '"consumer.partitions_assigned"' in line:
+                owned |= set(json.loads(line)["partitions"])
+            elif '"consumer.partitions_revoked"' in line:
+                owned -= set(json.loads(line)["partitions"])
+    return len(owned)
+
+
+def start_consumers(
+    ctx: BenchContext, settings: Settings, processes: int, name: str, **env: str
+) -> tuple[list[subprocess.Popen[bytes]], list[Path]]:
+    """Start `processes` consumers and wait until together they own every partition."""
+    child_env = ctx.child_env(settings, **env)
+    logs = [ctx.workdir / f"{name}-{n}.log" for n in range(processes)]
+    procs = []
+    for log in logs:
+        with log.open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "payhooks", "consumer"],
+                    env=child_env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    wanted = settings.topic_partitions * (1 + len(settings.retry_delays))
+    deadline = time.monotonic() + 120
+    while owned_partitions(logs) < wanted:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            stop_all(procs)
+            raise RuntimeError(f"consumers did not take every partition; see {logs[0]}")
+        time.sleep(0.05)
+    return procs, logs
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> float:
+    """Settled events/s of `processes` consumers draining `count` pre-filled events."""
+    offsets = CommittedOffsets(settings)
+    procs, _ = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
+    try:
+        start, done_at_start = time.monotonic(), offsets.total()
+        deadline = start + 600
+        while (done := offsets.total()) < count:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"{settings.consumer_group} stopped at {done}/{count}")
+            time.sleep(0.05)
+        return (done - done_at_start) / (time.monotonic() - start)
+    finally:
+        stop_all(procs)
+        offsets.close()
+
+
+def pgbench(database_url: str, clients: int, transactions: int) -> float:
+    url = make_url(database_url)
+    with pg_connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("ALTER SEQUENCE bench_seq RESTART WITH 1")
+    conn.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(CREDIT_SQL)
+    command = [PGBENCH, "-n", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
+    command += ["-U", url.username or "postgres", "-c", str(clients), "-j", str(clients)]
+    command += ["-t", str(transactions // clients), "-f", script.name, url.database or ""]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    Path(script.name).unlink()
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    if match is None:
+        raise RuntimeError(f"pgbench gave no rate: {out.strip()[-300:]}")
+    return float(match.group(1))
+
+
+def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRuns:
+    count = config.events
+    ctx.progress(f"consumer: {count} payments for pgbench and the consumers, pre-filled topic…")
+    with pg_connect(ctx.database_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_seq")
+    conn.close()
+    seed_payments(ctx.database_url, PG_REFERENCES, count + 1)
+    seed_payments(ctx.database_url, CONSUMER_REFERENCES, count)
+    clean = ctx.stage_settings("c")
+    ensure_topics(clean)
+    prefill(clean, count)
+    runs = ConsumerRuns()
+    for repetition in range(config.repetitions):
+        ctx.progress(f"consumer: repetition {repetition + 1}/{config.repetitions}")
+        _repetition(ctx, config, clean, repetition, runs)
+    return runs
+
+
+def _repetition(
+    ctx: BenchContext, config: ConsumerConfig, clean: Settings, rep: int, runs: ConsumerRuns
+) -> None:
+    count = config.events
+
+    def fresh_group(name: str) -> Settings:
+        return clean.model_copy(update={"consumer_group": f"{clean.topic_prefix}-{name}-{rep}"})
+
+    def measure(name: str, run: Callable[[], float]) -> None:
+        reset_credits(ctx.database_url, PG_REFERENCES)
+        reset_credits(ctx.database_url, CONSUMER_REFERENCES)
+        runs.add(name, run())
+        ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s")
+
+    measure("pgbench -c1", lambda: pgbench(ctx.database_url, 1, count))
+    measure("1 consumer", lambda: drain(ctx, fresh_group("one"), 1, count))
+    measure("pgbench -c2", lambda: pgbench(ctx.database_url, 2, count))
+    measure("2 consumers", lambda: drain(ctx, fresh_group("two"), 2, count))
+    measure(
+        "1 consumer, lock off",
+        lambda: drain(ctx, fresh_group("nolock"), 1, count, PAYHOOKS_CONSUMER_REDIS_LOCK="false"),
+    )
+    transient = ctx.stage_settings(f"t{rep}")  # fresh retry topics: no earlier retries in them
+    ensure_topics(transient)
+    prefill(transient, count, config.transient_every)
+    measure("1 consumer, 1% transient", lambda: drain(ctx, transient, 1, count))
+
+
+def consumer_figures(runs: ConsumerRuns) -> list[Figure]:
+    r = {name: tuple(rates) for name, rates in runs.rates.items()}
+    return [
+        Figure("consumer", "Consumer credits/s, 1 process", "/s", "1 consumer", r["1 consumer"],
+               "pgbench -c1", r["pgbench -c1"], target=1.0),
+        Figure("consumer", "Consumer credits/s, 2 processes", "/s", "2 consumers",
+               r["2 consumers"], "pgbench -c2", r["pgbench -c2"], target=1.0),
+        Figure("consumer", "Retry path: 1% transient vs 0%", "/s", "1% transient",
+               r["1 consumer, 1% transient"], "0%", r["1 consumer"], target=0.95),
+        Figure("consumer", "Lock cost: Redis lock on vs off", "/s", "lock on", r["1 consumer"],
+               "lock off", r["1 consumer, lock off"], target=0.9),
+    ]  # fmt: skip

@@ -1,0 +1,74 @@
+"""Results on disk: one JSON document and one plot per run under the results folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from payhooks.bench.stats import Figure
+
+
+def results_document(
+    figures: Sequence[Figure], machine: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "config": config,
+        "figures": [figure.to_json() for figure in figures],
+    }
+
+
+def write_results(document: dict[str, Any], folder: Path, stamp: str) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / f"bench-{stamp}.json"
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    png_path = folder / f"bench-{stamp}.png"
+    plot(document, png_path)
+    return json_path, png_path
+
+
+def plot(document: dict[str, Any], path: Path) -> None:
+    """Each ratio as a bar (median) with its min-max range and its target marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = [f for f in document["figures"] if f["ratio"] is not None]
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(figures) + 1.6))
+    for row, figure in enumerate(reversed(figures)):
+        ratio = figure["ratio"]
+        met = figure["met"]
+        color = {True: "#2e7d32", False: "#c62828", None: "#607d8b"}[met]
+        ax.barh(row, ratio["median"], color=color, alpha=0.8)
+        ax.errorbar(
+            ratio["median"],
+            row,
+            xerr=[[ratio["median"] - ratio["min"]], [ratio["max"] - ratio["median"]]],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+        )
+        if figure["target"] is not None:
+            ax.plot([figure["target"]] * 2, [row - 0.4, row + 0.4], color="black", linewidth=2)
+        ax.text(ratio["median"], row, f" {ratio['median']:.2f}x", va="center", fontsize=8)
+    ax.set_yticks(range(len(figures)))
+    ax.set_yticklabels([f"{f['name']}\n({f['subject']} / {f['baseline']})"
+                        for f in reversed(figures)], fontsize=7)  # fmt: skip
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("ratio to the baseline measured in the same run (bar: median; whiskers: "
+                  "min-max; black tick: target)")  # fmt: skip
+    machine = document["machine"]
+    ax.set_title(
+        f"payhooks bench {document['measured_at']} — {machine['cores']} cores, "
+        f"Python {machine['python']}, Kafka {machine['kafka']}, PostgreSQL "
+        f"{machine['postgresql']}, Redis {machine['redis']}",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

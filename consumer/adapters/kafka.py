@@ -201,12 +201,12 @@ class KafkaChannel:
             )
         self._producer.flush(TIMEOUT)
         before_commit()
-        self._producer.send_offsets_to_transaction(
-            [TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-            self._consumer.consumer_group_metadata(),
-            TIMEOUT,
+        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        metadata = self._consumer.consumer_group_metadata()
+        _until_done(
+            lambda: self._producer.send_offsets_to_transaction(positions, metadata, TIMEOUT)
         )
-        self._producer.commit_transaction(TIMEOUT)
+        _until_done(lambda: self._producer.commit_transaction(TIMEOUT))
 
     def _rewind(self) -> None:
         assigned = self._consumer.assignment()
@@ -220,6 +220,19 @@ class KafkaChannel:
         """Leave the group cleanly (the final revoke runs here)."""
         self._consumer.close()
         self._producer.flush(TIMEOUT)
+
+
+def _until_done(call: Callable[[], None], attempts: int = 10) -> None:
+    """Repeat a transactional call while Kafka calls its error retriable (a broker outage
+    shorter than a few timeouts); abortable and fatal errors go to the caller."""
+    for attempt in range(attempts):
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or attempt == attempts - 1:
+                raise
+            log.warning("kafka.transaction_retry", error=exc.args[0].str(), attempt=attempt + 1)
 
 
 def _names(partitions: Iterable[TopicPartition]) -> list[str]:

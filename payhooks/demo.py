@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import httpx
 
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
+from payhooks.localnet import free_port, wait_http_ok
 from payhooks.reconcile import reconcile, render_report
 from payhooks.settings import Settings
 from payhooks.simulator.events import webhook_body
@@ -49,12 +49,6 @@ class Step:
     what: str
     detail: str
     status: int
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_secrets(run_id: str) -> dict[str, str]:
@@ -107,18 +101,6 @@ def running(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> 
                 process.wait()
 
 
-def wait_ready(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s; see .payhooks/demo-logs")
-
-
 def initialize(gateway: httpx.Client, payment: DemoPayment, key: str) -> httpx.Response:
     body = {
         "user_id": payment.user_id,
@@ -157,8 +139,9 @@ def run_demo(settings: Settings, progress: Progress) -> int:
     }
     progress("2. starting a provider simulator, a gateway and a consumer…")
     with running(commands, env, settings.state_dir / "demo-logs"):
-        wait_ready(f"http://127.0.0.1:{ports['gateway']}/readyz")
-        wait_ready(f"http://127.0.0.1:{ports['simulator']}/healthz")
+        hint = f"; see {settings.state_dir / 'demo-logs'}"
+        wait_http_ok(f"http://127.0.0.1:{ports['gateway']}/readyz", hint=hint)
+        wait_http_ok(f"http://127.0.0.1:{ports['simulator']}/healthz", hint=hint)
         with (
             httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=30) as gateway,
             httpx.Client(base_url=f"http://127.0.0.1:{ports['simulator']}", timeout=30) as sim,

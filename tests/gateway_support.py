@@ -12,11 +12,12 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from producer_gateway.adapters.provider_api import ProviderApi
 from producer_gateway.bootstrap import bootstrap
 from producer_gateway.entrypoints.app import build_app
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually
 
 SECRETS = {
     "paystack": "sk_test_paystack_primary",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from confluent_kafka import Producer
 
 from schemas import headers as hdr
@@ -54,12 +52,6 @@ def signed_headers(
     return {**headers, "content-type": "application/json"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def eventually(check: Callable[[], Any], *, seconds: float = 60, every: float = 0.2) -> Any:
     """Poll until `check()` is truthy; return it, or fail with the last value seen."""
     deadline = time.monotonic() + seconds
@@ -89,16 +81,6 @@ def payhooks_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def wait_http_ready(url: str, seconds: float = 60) -> None:
-    def ready() -> bool:
-        try:
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually(ready, seconds=seconds)
 
 
 def paystack_envelope_bytes(

@@ -10,15 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from payhooks.stack import create_database, default_cache_dir
 from payhooks.stack.native import NativeKafka, NativePostgres, NativeRedis
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def free_port_pair() -> int:

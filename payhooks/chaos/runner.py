@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
@@ -28,10 +27,11 @@ from payhooks.chaos.load import (
     plan_payments,
     send_all,
 )
-from payhooks.chaos.private_stack import PrivateStack, free_port
+from payhooks.chaos.private_stack import PrivateStack
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
 from payhooks.db.tables import LedgerTransaction, Payment
+from payhooks.localnet import free_port, wait_http_ok
 from payhooks.reconcile import reconcile
 from payhooks.settings import PROVIDERS, Settings
 from payhooks.stack import create_database
@@ -131,20 +131,8 @@ def start_fleet(settings: Settings, logs: Path) -> tuple[Fleet, list[str], list[
     for name in consumers:
         fleet.add(name, ["consumer"])
     for url in gateways:
-        wait_ready(f"{url}/readyz")
+        wait_http_ok(f"{url}/readyz", seconds=90, hint=f"; see {logs}")
     return fleet, gateways, consumers
-
-
-def wait_ready(url: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not become ready within {seconds:.0f} s")
 
 
 def committed_keys(bootstrap: str, topics: Iterable[str]) -> list[str]:

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from producer_gateway.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.helpers import (
     eventually,
-    free_port,
     payhooks_process,
     paystack_envelope_bytes,
     produce_records,

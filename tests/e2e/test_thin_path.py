@@ -10,17 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import LedgerTransaction, Payment, Wallet
+from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import Settings
 from producer_gateway.service_layer.payments import create_payment
 from tests.conftest import PAYSTACK_SECRET
-from tests.helpers import (
-    eventually,
-    free_port,
-    payhooks_process,
-    paystack_body,
-    signed_headers,
-    wait_http_ready,
-)
+from tests.helpers import eventually, payhooks_process, paystack_body, signed_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +43,7 @@ def test_signed_webhook_is_credited_once_and_forgeries_are_refused(
         payhooks_process(["gateway", "--port", str(port)], env_for, tmp_path / "gateway.log"),
         payhooks_process(["consumer"], env_for, tmp_path / "consumer.log"),
     ):
-        wait_http_ready(f"http://127.0.0.1:{port}/readyz")
+        wait_http_ok(f"http://127.0.0.1:{port}/readyz")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             genuine = client.post(
                 "/webhooks/paystack",

@@ -23,11 +23,12 @@ from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_ev
 from consumer.service_layer.settle import Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.tables import LedgerTransaction, Payment, User, Wallet
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from producer_gateway.service_layer.payments import create_payment
 from schemas.envelope import WebhookEnvelope
 from tests.conftest import PAYSTACK_SECRET
-from tests.helpers import free_port, paystack_envelope_bytes
+from tests.helpers import paystack_envelope_bytes
 
 pytestmark = pytest.mark.integration
 

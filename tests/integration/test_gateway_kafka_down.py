@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from payhooks.simulator.events import webhook_body
 from tests.gateway_support import SECRETS, gateway_client, with_providers
-from tests.helpers import free_port, signed_headers
+from tests.helpers import signed_headers
 
 pytestmark = pytest.mark.integration
 

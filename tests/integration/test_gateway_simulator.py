@@ -8,11 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import Settings
 from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
 from tests.gateway_support import FIELDS, SECRETS
-from tests.helpers import free_port, payhooks_process, read_committed, wait_http_ready
+from tests.helpers import payhooks_process, read_committed
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +38,8 @@ def test_initialize_then_simulated_payment_reaches_kafka(
         payhooks_process(["gateway", "--port", str(gateway_port)], env, tmp_path / "gw.log"),
         payhooks_process(["simulator", "--port", str(simulator_port)], env, tmp_path / "sim.log"),
     ):
-        wait_http_ready(f"http://127.0.0.1:{gateway_port}/readyz")
-        wait_http_ready(f"{simulator}/healthz")
+        wait_http_ok(f"http://127.0.0.1:{gateway_port}/readyz")
+        wait_http_ok(f"{simulator}/healthz")
         created = httpx.post(
             f"http://127.0.0.1:{gateway_port}/payments",
             json={

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from payhooks.stack.native import NativePostgres
-from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 

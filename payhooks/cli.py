@@ -566,6 +566,13 @@ def bench(
     keep_database: Annotated[
         bool, typer.Option("--keep-database", help="Keep the benchmark's database afterwards.")
     ] = False,
+    pin: Annotated[
+        bool,
+        typer.Option(
+            "--pin/--no-pin",
+            help="HTTP stages: servers on all cores but the last, wrk on the last (taskset).",
+        ),
+    ] = True,
     kafka_bootstrap: KafkaOpt = None,
     database_url: DatabaseOpt = None,
     redis_url: RedisOpt = None,
@@ -589,6 +596,7 @@ def bench(
             results_dir=results_dir,
             docs_dir=Path("docs/bench") if docs else None,
             keep_database=keep_database,
+            pin=pin,
             progress=progress,
         )
     )

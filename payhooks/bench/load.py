@@ -66,9 +66,9 @@ class Pinning:
     generator: str | None
 
     @classmethod
-    def for_machine(cls) -> Pinning:
+    def for_machine(cls, *, enabled: bool = True) -> Pinning:
         cores = sorted(os.sched_getaffinity(0))
-        if len(cores) < 2 or shutil.which("taskset") is None:
+        if not enabled or len(cores) < 2 or shutil.which("taskset") is None:
             return cls(None, None)
         return cls(",".join(map(str, cores[:-1])), str(cores[-1]))
 

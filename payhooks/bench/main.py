@@ -54,6 +54,7 @@ def run_bench(
     results_dir: Path,
     docs_dir: Path | None,
     keep_database: bool,
+    pin: bool = True,
     progress: Callable[[str], None],
 ) -> int:
     plan = Plan.quick() if quick else Plan.full()
@@ -61,7 +62,7 @@ def run_bench(
     token = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix=f"payhooks-bench-{token}-"))
     with bench_database(settings.database_url, token, keep=keep_database) as database_url:
-        ctx = BenchContext(settings, database_url, token, workdir, Pinning.for_machine(),
+        ctx = BenchContext(settings, database_url, token, workdir, Pinning.for_machine(enabled=pin),
                            progress, quick)  # fmt: skip
         machine = describe(settings, database_url, wrk_version)
         progress(f"bench {token}: {machine['cores']} cores, logs in {workdir}")

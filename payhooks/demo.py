@@ -25,7 +25,7 @@ import httpx
 
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
-from payhooks.localnet import free_port, wait_http_ok
+from payhooks.localnet import free_port, stop_process, wait_http_ok
 from payhooks.reconcile import reconcile, render_report
 from payhooks.settings import Settings
 from payhooks.simulator.events import webhook_body
@@ -92,13 +92,7 @@ def running(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> 
         yield
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def initialize(gateway: httpx.Client, payment: DemoPayment, key: str) -> httpx.Response:

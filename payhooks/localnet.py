@@ -1,8 +1,9 @@
-"""Loopback helpers for the processes payhooks starts itself (demo, chaos, bench, tests)."""
+"""Helpers for the local processes payhooks starts itself (demo, chaos, bench, tests)."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 
 import httpx
@@ -26,3 +27,15 @@ def wait_http_ok(url: str, *, seconds: float = 60, hint: str = "") -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s{hint}")
+
+
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 30) -> None:
+    """SIGTERM (a clean shutdown: commit, close), then SIGKILL if it does not end in `timeout`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from payhooks.localnet import stop_process
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
@@ -75,12 +76,7 @@ def payhooks_process(
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def paystack_envelope_bytes(

@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from payhooks.localnet import stop_process
+
 
 @dataclass
 class Member:
@@ -51,14 +53,8 @@ class Fleet:
 
     def terminate(self, name: str, timeout: float = 30) -> None:
         process = self.members[name].process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, timeout=timeout)
 
     def alive(self, name: str) -> bool:
         process = self.members[name].process

@@ -618,5 +618,16 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
-        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of what went wrong, naming the server to check when one did not answer."""
+    from sqlalchemy.exc import OperationalError
+
+    cause = exc.orig if isinstance(exc, OperationalError) else exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    if isinstance(exc, OperationalError):
+        return f"PostgreSQL: {first}; check `payhooks stack status` or --database-url"
+    return f"{type(exc).__name__}: {first}"

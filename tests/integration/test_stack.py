@@ -111,3 +111,14 @@ def test_up_starts_a_private_stack_and_down_stops_exactly_it(tmp_path: Path) -> 
     assert after.returncode == 1
     assert after.stdout.count("DOWN") == 3
     assert payhooks("stack", "status").returncode == 0  # the shared stack is untouched
+
+
+def test_an_unreachable_database_is_a_one_line_error_naming_the_fix() -> None:
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/payhooks"
+
+    done = payhooks("db", "upgrade", "--database-url", url)
+
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: PostgreSQL: connection to server")
+    assert "check `payhooks stack status` or --database-url" in done.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,24 +59,30 @@ def run_bench(
     pin: bool = True,
     progress: Callable[[str], None],
 ) -> int:
+    # SIGTERM unwinds like Ctrl-C: servers and consumers stopped, the database dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = Plan.quick() if quick else Plan.full()
     wrk_version = ensure_wrk(progress)
     token = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix=f"payhooks-bench-{token}-"))
-    with bench_database(settings.database_url, token, keep=keep_database) as database_url:
-        ctx = BenchContext(settings, database_url, token, workdir, Pinning.for_machine(enabled=pin),
-                           progress, quick)  # fmt: skip
-        machine = describe(settings, database_url, wrk_version)
-        progress(f"bench {token}: {machine['cores']} cores, logs in {workdir}")
-        figures = _run_stages(ctx, plan, stages)
-    config = {
-        "quick": quick,
-        "stages": list(stages),
-        "pinning": dataclasses.asdict(ctx.pinning),
-        **{name: dataclasses.asdict(getattr(plan, name)) for name in STAGES},
-    }
-    document = results_document(figures, machine, config)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    config: dict[str, Any] = {"quick": quick, "stages": list(stages)}
+    config |= {name: dataclasses.asdict(getattr(plan, name)) for name in STAGES}
+    with bench_database(settings.database_url, token, keep=keep_database) as database_url:
+        ctx = BenchContext(settings, database_url, token, workdir,
+                           Pinning.for_machine(enabled=pin), progress, quick)  # fmt: skip
+        machine = describe(settings, database_url, wrk_version)
+        config["pinning"] = dataclasses.asdict(ctx.pinning)
+        progress(f"bench {token}: {machine['cores']} cores, logs in {workdir}")
+
+        def checkpoint(figures: list[Figure]) -> None:
+            """Each finished stage is on disk at once: a later stage failing loses nothing."""
+            document = results_document(figures, machine, config)
+            write_results(document, results_dir, stamp, with_plot=False)
+            progress(render_table(figures))
+
+        figures = _run_stages(ctx, plan, stages, checkpoint)
+    document = results_document(figures, machine, config)
     json_path, png_path = write_results(document, results_dir, stamp)
     print(render_table(figures))
     progress(f"results: {json_path}  plot: {png_path}")
@@ -87,17 +95,24 @@ def run_bench(
     return 0
 
 
-def _run_stages(ctx: BenchContext, plan: Plan, stages: Sequence[str]) -> list[Figure]:
+def _run_stages(
+    ctx: BenchContext,
+    plan: Plan,
+    stages: Sequence[str],
+    checkpoint: Callable[[list[Figure]], None],
+) -> list[Figure]:
     figures: list[Figure] = []
     measured: dict[str, Any] = {}
     if "gateway" in stages:
         runs = run_gateway_stage(ctx, plan.gateway)
         measured["gateway"] = statistics.median(accepted_rate(r) for r in runs.gateway)
         figures += gateway_figures(runs, plan.gateway)
+        checkpoint(figures)
     if "consumer" in stages:
         consumer_runs = run_consumer_stage(ctx, plan.consumer)
         measured["consumer"] = statistics.median(consumer_runs.rates["1 consumer"])
         figures += consumer_figures(consumer_runs)
+        checkpoint(figures)
     if "e2e" in stages:
         max_rate = min(measured.values(), default=E2E_FALLBACK_RATE * 2)
         figures += e2e_figures(run_e2e_stage(ctx, plan.e2e, max_rate))

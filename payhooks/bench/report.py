@@ -22,12 +22,15 @@ def results_document(
     }
 
 
-def write_results(document: dict[str, Any], folder: Path, stamp: str) -> tuple[Path, Path]:
+def write_results(
+    document: dict[str, Any], folder: Path, stamp: str, *, with_plot: bool = True
+) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"bench-{stamp}.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n")
     png_path = folder / f"bench-{stamp}.png"
-    plot(document, png_path)
+    if with_plot:
+        plot(document, png_path)
     return json_path, png_path
 
 

@@ -9,6 +9,7 @@ endpoint gets the same bodies. Every 202 means Kafka acknowledged the event (ack
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,16 +138,27 @@ def _alternate(ctx: BenchContext, config: GatewayConfig, targets: dict[str, Targ
 
     for target in targets.values():  # warm-up: connections, Kafka metadata, DB pool
         wrk(target, 1)
-    reset_credits(ctx.database_url, SEED_REFERENCES)
+    _reset_when_idle(ctx.database_url)
     runs = GatewayRuns([], [], [], [])
     for repetition in range(config.repetitions):
         ctx.progress(f"gateway: repetition {repetition + 1}/{config.repetitions}")
         runs.hello.append(wrk(targets["hello"], config.seconds))
         runs.gateway.append(wrk(targets["gateway"], config.seconds))
         runs.seed.append(wrk(targets["seed"], config.seconds))
-        runs.seed_credited.append(credited_count(ctx.database_url, SEED_REFERENCES))
-        reset_credits(ctx.database_url, SEED_REFERENCES)
+        runs.seed_credited.append(_reset_when_idle(ctx.database_url))
     return runs
+
+
+def _reset_when_idle(database_url: str) -> int:
+    """Wait until the seed peer has finished the requests still in flight when wrk stopped (a
+    credit committing during the reset would leave a ledger row behind), then reset its
+    credits; return how many there were."""
+    credited, previous = credited_count(database_url, SEED_REFERENCES), -1
+    while credited != previous:
+        time.sleep(1)
+        credited, previous = credited_count(database_url, SEED_REFERENCES), credited
+    reset_credits(database_url, SEED_REFERENCES)
+    return credited
 
 
 def gateway_figures(runs: GatewayRuns, config: GatewayConfig) -> list[Figure]:

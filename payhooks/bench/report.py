@@ -58,19 +58,20 @@ def plot(document: dict[str, Any], path: Path) -> None:
         )
         if figure["target"] is not None:
             ax.plot([figure["target"]] * 2, [row - 0.4, row + 0.4], color="black", linewidth=2)
-        ax.text(ratio["median"], row, f" {ratio['median']:.2f}x", va="center", fontsize=8)
+        ax.text(ratio["max"] * 1.05, row, f"{ratio['median']:.2f}x", va="center", fontsize=8)
     ax.set_yticks(range(len(figures)))
     ax.set_yticklabels([f"{f['name']}\n({f['subject']} / {f['baseline']})"
                         for f in reversed(figures)], fontsize=7)  # fmt: skip
     ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xscale("log")  # ratios: 0.5x and 2x are the same distance from 1x
     ax.set_xlabel("ratio to the baseline measured in the same run (bar: median; whiskers: "
                   "min-max; black tick: target)")  # fmt: skip
     machine = document["machine"]
     ax.set_title(
-        f"payhooks bench {document['measured_at']} — {machine['cores']} cores, "
+        f"payhooks bench {document['measured_at']}\n{machine['cores']} cores, "
         f"Python {machine['python']}, Kafka {machine['kafka']}, PostgreSQL "
-        f"{machine['postgresql']}, Redis {machine['redis']}",
-        fontsize=8,
+        f"{machine['postgresql'].split()[0]}, Redis {machine['redis']}",
+        fontsize=9,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from payhooks.bench.context import BenchContext
 from payhooks.bench.ledger import amount_of, envelope, pg_connect, reset_credits, seed_payments
 from payhooks.bench.stats import Figure
+from payhooks.localnet import stop_process
 from payhooks.settings import Settings
 from payhooks.topics import ensure_topics
 from schemas.names import main_topic
@@ -145,13 +146,9 @@ def start_consumers(
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
-        proc.terminate()
+        proc.terminate()  # all at once: they leave the group together
     for proc in procs:
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> float:

@@ -20,8 +20,9 @@ from pathlib import Path
 from payhooks.bench.consumer import start_consumers, stop_all
 from payhooks.bench.context import PYTHON, BenchContext
 from payhooks.bench.ledger import amount_of, credited_count, paystack_webhook, seed_payments
-from payhooks.bench.load import free_port, serving
+from payhooks.bench.load import serving
 from payhooks.bench.stats import Figure, percentile
+from payhooks.localnet import free_port
 from payhooks.topics import ensure_topics
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from payhooks.bench.context import PYTHON, BenchContext
 from payhooks.bench.ledger import amount_of, credited_count, paystack_webhook, reset_credits
 from payhooks.bench.ledger import seed_payments as seed
-from payhooks.bench.load import WrkRun, free_port, run_wrk, serving, write_wrk_script
+from payhooks.bench.load import WrkRun, run_wrk, serving, write_wrk_script
 from payhooks.bench.stats import Figure
+from payhooks.localnet import free_port
 from payhooks.topics import ensure_topics
 from schemas.providers.paystack import SIGNATURE_HEADER
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from consumer.domain.errors import PermanentError, RetryableError
+from consumer.domain.errors import (
+    DependencyUnavailable,
+    LockTimeout,
+    PermanentError,
+    RetryableError,
+)
 
 
 class FailureKind(StrEnum):
@@ -28,3 +33,10 @@ def classify(error: BaseException) -> FailureKind:
             return FailureKind.TRANSIENT
         seen = seen.__cause__
     return FailureKind.TRANSIENT
+
+
+def retry_in_process(error: BaseException) -> bool:
+    """Worth another try within this batch: a lost PostgreSQL/Redis connection or a lock wait may
+    clear within a second. Anything else transient (a payment not initialized yet) waits on a
+    retry topic instead, so the rest of its batch is not held back by it."""
+    return isinstance(error, DependencyUnavailable | LockTimeout)

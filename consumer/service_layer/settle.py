@@ -1,5 +1,6 @@
 """Settle credit items: Redis locks around one batch transaction, a one-by-one fallback when the
-batch transaction fails, and short in-process retries (tenacity) for what failed transiently.
+batch transaction fails, and short in-process retries (tenacity) for dependency hiccups
+(`retry_in_process`).
 
 What is still failing transiently after the in-process attempts is returned with its error; the
 caller hands it to a retry topic. A poison event never blocks its neighbours: when the batch
@@ -23,7 +24,7 @@ from tenacity import (
 
 from consumer.adapters.redis_lock import Held
 from consumer.domain.errors import ConsumerError, LockTimeout
-from consumer.domain.failures import FailureKind, classify
+from consumer.domain.failures import retry_in_process
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_batch
 from consumer.service_layer.unit_of_work import UnitOfWork
 
@@ -62,7 +63,7 @@ class Settler:
                 with attempt:
                     round_results = self._round([items[i] for i in pending])
                     results.update(zip(pending, round_results, strict=True))
-                    pending = [i for i in pending if _transient(results[i])]
+                    pending = [i for i in pending if _retry_now(results[i])]
                     if pending:
                         raise _Unsettled
         except _Unsettled:
@@ -109,5 +110,5 @@ def _unexpected(error: BaseException) -> ConsumerError:
     return wrapped
 
 
-def _transient(outcome: CreditOutcome) -> bool:
-    return outcome.error is not None and classify(outcome.error) is FailureKind.TRANSIENT
+def _retry_now(outcome: CreditOutcome) -> bool:
+    return outcome.error is not None and retry_in_process(outcome.error)

@@ -13,7 +13,7 @@ from consumer.domain.errors import (
     PaymentNotFound,
     PoisonMessage,
 )
-from consumer.domain.failures import FailureKind, classify
+from consumer.domain.failures import FailureKind, classify, retry_in_process
 from consumer.domain.records import Delivery, gate, handoff_headers, next_offsets
 from consumer.domain.retry_policy import DeadLetter, RetryLater, RetryPolicy, backoff
 from schemas import headers as h
@@ -40,6 +40,14 @@ def test_the_cause_chain_decides_for_a_wrapped_error() -> None:
 
 def test_an_unforeseen_error_is_transient_so_it_is_retried_then_dead_lettered() -> None:
     assert classify(KeyError("x")) is FailureKind.TRANSIENT
+
+
+def test_only_dependency_hiccups_are_retried_within_the_batch() -> None:
+    assert retry_in_process(DependencyUnavailable("db gone"))
+    assert retry_in_process(LockTimeout("held"))
+    assert not retry_in_process(PaymentNotFound("not yet"))
+    assert not retry_in_process(CreditMismatch("amount"))
+    assert not retry_in_process(RuntimeError("unforeseen"))
 
 
 def test_backoff_is_the_configured_delay_per_retry_and_none_when_spent() -> None:

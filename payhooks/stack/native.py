@@ -48,10 +48,23 @@ def _postgres_can_reach(folder: Path) -> bool:
     probe = folder
     while not probe.exists():
         probe = probe.parent
+    test = shutil.which("test", path="/usr/bin:/bin") or "test"
     done = subprocess.run(
-        ["runuser", "-u", "postgres", "--", "test", "-x", str(probe)], check=False
+        [_runuser(), "-u", "postgres", "--", test, "-x", str(probe)],
+        capture_output=True,
+        check=False,
     )
     return done.returncode == 0
+
+
+def _runuser() -> str:
+    """util-linux's runuser, which root uses to run PostgreSQL as the postgres user."""
+    found = shutil.which("runuser") or next(
+        (path for path in ("/usr/sbin/runuser", "/sbin/runuser") if Path(path).exists()), None
+    )
+    if found is None:
+        raise StackError("runuser is not installed: run `apt-get install util-linux` as root")
+    return found
 
 
 def apt_install(package: str, binary: str, progress: Progress) -> None:
@@ -192,7 +205,7 @@ class NativePostgres:
 
     def _as_owner(self, command: list[str]) -> list[str]:
         # initdb and postgres refuse to run as root, so root hands them to the postgres user.
-        return ["runuser", "-u", "postgres", "--", *command] if _is_root() else command
+        return [_runuser(), "-u", "postgres", "--", *command] if _is_root() else command
 
     def start(self, progress: Progress) -> None:
         bindir = self._bin(progress)

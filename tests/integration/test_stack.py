@@ -122,3 +122,31 @@ def test_an_unreachable_database_is_a_one_line_error_naming_the_fix() -> None:
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("error: PostgreSQL: connection to server")
     assert "check `payhooks stack status` or --database-url" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [((), "java is not installed"), (("java",), "mvn is not installed")],
+    ids=["no-java", "no-mvn"],
+)
+def test_a_missing_tool_is_a_one_line_error_naming_the_fix(
+    stack_settings: Settings, tmp_path: Path, tools: tuple[str, ...], message: str
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in tools:
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    env = {
+        **os.environ,
+        "PATH": str(bin_dir),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),  # no Kafka jars cached: mvn is needed
+        "PAYHOOKS_STATE_DIR": str(tmp_path / "state"),
+        "PAYHOOKS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+    }
+
+    done = payhooks("stack", "up", env=env)
+
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr
+    assert "apt-get install" in done.stderr

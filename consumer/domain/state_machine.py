@@ -21,8 +21,6 @@ _ALLOWED: dict[PaymentState, frozenset[PaymentState]] = {
     PaymentState.FAILED: frozenset(),
 }
 
-TERMINAL = frozenset({PaymentState.COMPLETED, PaymentState.FAILED})
-
 
 def can_transition(current: PaymentState, target: PaymentState) -> bool:
     return target in _ALLOWED[current]

@@ -29,3 +29,18 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ..
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
     return names
+
+
+def delete_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
+    """Delete every topic of `settings.topic_prefix` (tests and demos clean up after themselves:
+    a long-lived broker otherwise collects partitions, each holding open files)."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
+    names = tuple(
+        name
+        for name in admin.list_topics(timeout=timeout).topics
+        if name.startswith(f"{settings.topic_prefix}.")
+    )
+    if names:
+        for future in admin.delete_topics(list(names), operation_timeout=timeout).values():
+            future.result()
+    return names

@@ -26,7 +26,7 @@ from payhooks.db.engine import make_engine, make_session_factory
 from payhooks.db.migrate import upgrade
 from payhooks.settings import Settings
 from payhooks.stack import Stack, create_database, docker_engine_answers
-from payhooks.topics import ensure_topics
+from payhooks.topics import delete_topics, ensure_topics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAYSTACK_SECRET = "sk_test_paystack_primary"
@@ -112,7 +112,7 @@ def settings(stack_settings: Settings, template_database: str) -> Iterator[Setti
     url = make_url(stack_settings.database_url).set(database=f"payhooks_test_{token}")
     rendered = url.render_as_string(hide_password=False)
     create_database(rendered, template=template_database)
-    yield stack_settings.model_copy(
+    settings = stack_settings.model_copy(
         update={
             "database_url": rendered,
             "topic_prefix": f"test-{token}",
@@ -123,7 +123,9 @@ def settings(stack_settings: Settings, template_database: str) -> Iterator[Setti
             ).paystack_secret_key,
         }
     )
+    yield settings
     _drop_database(rendered)
+    delete_topics(settings)
 
 
 @pytest.fixture

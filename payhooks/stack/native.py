@@ -331,8 +331,10 @@ class NativeKafka:
             str(config),
         ]
         # Detached through sh + setsid, as redis-server --daemonize is: the broker outlives this
-        # process, and no Popen is left behind for Python to warn about.
+        # process, and no Popen is left behind for Python to warn about. Each partition holds
+        # open files, so the soft limit on them is raised to the hard one first.
         launch = (
+            'ulimit -n "$(ulimit -Hn)" 2>/dev/null; '
             f"setsid {shlex.join(broker)} >>{shlex.quote(str(self.log))} 2>&1 </dev/null & echo $!"
         )
         pid = _run(["sh", "-c", launch], what="starting Kafka").strip()

@@ -30,7 +30,7 @@ from payhooks.reconcile import reconcile, render_report
 from payhooks.settings import Settings
 from payhooks.simulator.events import webhook_body
 from payhooks.stack import Stack
-from payhooks.topics import ensure_topics
+from payhooks.topics import delete_topics, ensure_topics
 from schemas.providers import SCHEMES
 
 Progress = Callable[[str], None]
@@ -122,7 +122,8 @@ def run_demo(settings: Settings, progress: Progress) -> int:
     upgrade(settings.database_url)
     run_id = uuid.uuid4().hex[:8]
     prefix = f"demo-{run_id}"
-    ensure_topics(settings.model_copy(update={"topic_prefix": prefix}))
+    demo_settings = settings.model_copy(update={"topic_prefix": prefix})
+    ensure_topics(demo_settings)
     ports = {"gateway": free_port(), "simulator": free_port()}
     env = demo_environment(settings, prefix, ports, run_id)
     payhooks = [sys.executable, "-m", "payhooks"]
@@ -147,6 +148,7 @@ def run_demo(settings: Settings, progress: Progress) -> int:
     engine = make_engine(settings.database_url)
     ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
     engine.dispose()
+    delete_topics(demo_settings)  # each run has its own topics; leave none behind
     progress("\npayhooks reconcile:\n" + render_report(ledger))
     return 0 if ledger.ok else 1
 

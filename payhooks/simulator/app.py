@@ -7,8 +7,10 @@ points the gateway at it. State is in memory: a restart forgets every payment.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from starlette.routing import Route
 from payhooks.settings import PROVIDERS, Settings
 from payhooks.simulator.events import webhook_body
 from schemas.providers import SCHEMES
-from schemas.providers.base import to_minor_units
+from schemas.providers.base import to_major_units, to_minor_units
 
 
 @dataclass
@@ -194,7 +196,21 @@ def initializer(provider: str) -> Callable[[Request], Awaitable[Response]]:
     return initialize
 
 
+def _stripe_intent(payment: SimulatedPayment) -> dict[str, Any]:
+    paid = payment.status == "success"
+    return {
+        "id": f"pi_{payment.reference}",
+        "object": "payment_intent",
+        "amount": payment.amount,
+        "amount_received": payment.amount if paid else 0,
+        "currency": payment.currency.lower(),
+        "status": "succeeded" if paid else "requires_payment_method",
+        "metadata": {"reference": payment.reference},
+    }
+
+
 def _verify_answer(provider: str, state: SimulatorState, payment: SimulatedPayment) -> Any:
+    """What the real verify API answers, truthfully: pending until the payment is paid."""
     if provider == "paystack":
         data = {
             "reference": payment.reference,
@@ -207,13 +223,44 @@ def _verify_answer(provider: str, state: SimulatorState, payment: SimulatedPayme
         return _stripe_session(state, payment)
     if provider == "flutterwave":
         data = {
+            "id": zlib.crc32(payment.reference.encode()),
             "tx_ref": payment.reference,
-            "amount": payment.amount,  # minor units here; the real API answers major units
+            # Major units, a JSON number, as the real API answers.
+            "amount": float(to_major_units(payment.amount, payment.currency)),
             "currency": payment.currency,
             "status": "successful" if payment.status == "success" else "pending",
         }
-        return {"status": "success", "data": data}
-    return {"reference": payment.reference, "status": payment.status, "amount": payment.amount}
+        return {"status": "success", "message": "Transaction fetched successfully", "data": data}
+    return {
+        "reference": payment.reference,
+        "status": "succeeded" if payment.status == "success" else "pending",
+        "amount": payment.amount,
+        "currency": payment.currency,
+    }
+
+
+def _known(state: SimulatorState, provider: str, reference: str) -> SimulatedPayment | None:
+    payment = state.payments.get(reference)
+    return payment if payment is not None and payment.provider == provider else None
+
+
+async def stripe_intent(request: Request) -> Response:
+    """`GET /v1/payment_intents/pi_<reference>` (the simulator's intents are named so)."""
+    state = _state(request)
+    reference = str(request.path_params["intent_id"]).removeprefix("pi_")
+    payment = _known(state, "stripe", reference)
+    if payment is None:
+        return JSONResponse({"error": {"message": "No such payment_intent"}}, 404)
+    return JSONResponse(_stripe_intent(payment))
+
+
+async def stripe_intent_search(request: Request) -> Response:
+    """`GET /v1/payment_intents/search?query=metadata['reference']:'<reference>'`."""
+    state = _state(request)
+    match = re.fullmatch(r"metadata\['reference'\]:'(.*)'", request.query_params.get("query", ""))
+    payment = _known(state, "stripe", match.group(1)) if match else None
+    hits = [_stripe_intent(payment)] if payment is not None else []
+    return JSONResponse({"object": "search_result", "data": hits, "has_more": False})
 
 
 def verifier(provider: str) -> Callable[[Request], Awaitable[Response]]:
@@ -221,8 +268,8 @@ def verifier(provider: str) -> Callable[[Request], Awaitable[Response]]:
         state = _state(request)
         reference = request.path_params.get("reference") or request.query_params.get("tx_ref", "")
         reference = reference.removeprefix("cs_test_")
-        payment = state.payments.get(reference)
-        if payment is None or payment.provider != provider:
+        payment = _known(state, provider, reference)
+        if payment is None:
             return JSONResponse({"status": False, "message": "Transaction not found"}, 404)
         return JSONResponse(_verify_answer(provider, state, payment))
 
@@ -238,16 +285,19 @@ async def simulate_pay(request: Request) -> Response:
     if payment is None:
         if not {"provider", "amount", "currency"} <= body.keys():
             return JSONResponse({"error": f"unknown reference {reference!r}"}, 404)
-        payment = SimulatedPayment(
-            body["provider"], reference, int(body["amount"]), body["currency"], ""
+        payment = _record(
+            state,
+            SimulatedPayment(
+                body["provider"], reference, int(body["amount"]), body["currency"], ""
+            ),
         )
     succeeded = bool(body.get("succeeded", True))
     raw = webhook_body(
         payment.provider, reference, payment.amount, payment.currency, succeeded=succeeded
     )
+    if succeeded:
+        payment.status = "success"  # paid at the provider first; then it tells the merchant
     answer = await _post_webhook(state, payment.provider, raw)
-    if succeeded and answer.status_code == 202:
-        payment.status = "success"
     return JSONResponse(
         {
             "provider": payment.provider,
@@ -311,6 +361,10 @@ def _routes() -> list[Route]:
         init_path, verify_path = paths[provider]
         routes.append(Route(f"/{provider}{init_path}", initializer(provider), methods=["POST"]))
         routes.append(Route(f"/{provider}{verify_path}", verifier(provider), methods=["GET"]))
+    routes += [
+        Route("/stripe/v1/payment_intents/search", stripe_intent_search, methods=["GET"]),
+        Route("/stripe/v1/payment_intents/{intent_id}", stripe_intent, methods=["GET"]),
+    ]
     return routes
 
 

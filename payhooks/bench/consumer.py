@@ -35,6 +35,7 @@ from schemas.names import main_topic
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 PG_REFERENCES = "pg"
+BATCH_REFERENCES = "pb"
 CONSUMER_REFERENCES = "c"
 
 # The credit transaction the consumer runs per event, as the seed's credit_user did it.
@@ -56,11 +57,46 @@ COMMIT;
 """
 
 
+# The batched-SQL floor: the consumer's batch credit statements (payments locked in id order,
+# wallets locked in id order, the ledger rows, each wallet's total, the payments completed, the
+# processed events) for `:size` payments per transaction, the batch's references computed in
+# the server instead of sent as arrays.
+BATCH_CREDIT_SQL = """\
+SELECT nextval('bench_batch_seq') - 1 AS b \\gset
+\\set lo :b * :size
+\\set hi :lo + :size - 1
+BEGIN;
+SELECT id, wallet_id, amount, currency, state, credited FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
+  ORDER BY id FOR UPDATE;
+SELECT id FROM wallets WHERE id IN (SELECT wallet_id FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g)))
+  ORDER BY id FOR NO KEY UPDATE;
+INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+  SELECT reference, id, wallet_id, amount, currency, 'evt-' || reference FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
+UPDATE wallets w SET balance = w.balance + d.delta, updated_at = now()
+  FROM (SELECT wallet_id, sum(amount) AS delta FROM payments
+        WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
+        GROUP BY wallet_id) d
+  WHERE w.id = d.wallet_id;
+UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
+  updated_at = now()
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
+INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
+  SELECT 'evt-pb' || g, 'paystack', 'charge.success', 'pb' || g, 'applied'
+  FROM generate_series(:lo, :hi) g ORDER BY 1
+  ON CONFLICT DO NOTHING;
+COMMIT;
+"""
+
+
 @dataclass(frozen=True)
 class ConsumerConfig:
     events: int = 20_000
     repetitions: int = 3
     transient_every: int = 100  # 1 %
+    batch_size: int = 500  # the batched-SQL floor's credits per transaction (the consumer's max)
 
 
 @dataclass
@@ -169,14 +205,35 @@ def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **e
 
 
 def pgbench(database_url: str, clients: int, transactions: int) -> float:
+    """Credits/s of pgbench running the per-event credit transaction on `clients` connections."""
+    return _pgbench(database_url, CREDIT_SQL, "bench_seq", clients, transactions)
+
+
+def pgbench_batched(database_url: str, events: int, batch_size: int) -> float:
+    """Credits/s of pgbench running the batch credit statements, `batch_size` credits per
+    transaction, on one connection: the floor of what one consumer process could do."""
+    batches = max(1, events // batch_size)
+    tps = _pgbench(database_url, BATCH_CREDIT_SQL, "bench_batch_seq", 1, batches, size=batch_size)
+    return tps * batch_size
+
+
+def _pgbench(
+    database_url: str,
+    script_text: str,
+    sequence: str,
+    clients: int,
+    transactions: int,
+    **variables: int,
+) -> float:
     url = make_url(database_url)
     with pg_connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute("ALTER SEQUENCE bench_seq RESTART WITH 1")
+        cur.execute(f"ALTER SEQUENCE {sequence} RESTART WITH 1")
     conn.close()
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(CREDIT_SQL)
+        script.write(script_text)
     command = [PGBENCH, "-n", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
     command += ["-U", url.username or "postgres", "-c", str(clients), "-j", str(clients)]
+    command += [f"--define={name}={value}" for name, value in variables.items()]
     command += ["-t", str(transactions // clients), "-f", script.name, url.database or ""]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     Path(script.name).unlink()
@@ -191,8 +248,10 @@ def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRun
     ctx.progress(f"consumer: {count} payments for pgbench and the consumers, pre-filled topic…")
     with pg_connect(ctx.database_url) as conn, conn.cursor() as cur:
         cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_seq")
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_batch_seq")
     conn.close()
     seed_payments(ctx.database_url, PG_REFERENCES, count + 1)
+    seed_payments(ctx.database_url, BATCH_REFERENCES, count)
     seed_payments(ctx.database_url, CONSUMER_REFERENCES, count)
     clean = ctx.stage_settings("c")
     ensure_topics(clean)
@@ -213,13 +272,17 @@ def _repetition(
         return clean.model_copy(update={"consumer_group": f"{clean.topic_prefix}-{name}-{rep}"})
 
     def measure(name: str, run: Callable[[], float]) -> None:
-        reset_credits(ctx.database_url, PG_REFERENCES)
-        reset_credits(ctx.database_url, CONSUMER_REFERENCES)
+        for references in (PG_REFERENCES, BATCH_REFERENCES, CONSUMER_REFERENCES):
+            reset_credits(ctx.database_url, references)
         runs.add(name, run())
         ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s")
 
     measure("pgbench -c1", lambda: pgbench(ctx.database_url, 1, count))
     measure("1 consumer", lambda: drain(ctx, fresh_group("one"), 1, count))
+    measure(
+        "pgbench batched",
+        lambda: pgbench_batched(ctx.database_url, count, config.batch_size),
+    )
     measure("pgbench -c2", lambda: pgbench(ctx.database_url, 2, count))
     measure("2 consumers", lambda: drain(ctx, fresh_group("two"), 2, count))
     measure(
@@ -232,13 +295,18 @@ def _repetition(
     measure("1 consumer, 1% transient", lambda: drain(ctx, transient, 1, count))
 
 
-def consumer_figures(runs: ConsumerRuns) -> list[Figure]:
+def consumer_figures(runs: ConsumerRuns, batch_size: int) -> list[Figure]:
     r = {name: tuple(rates) for name, rates in runs.rates.items()}
     return [
         Figure("consumer", "Consumer credits/s, 1 process", "/s", "1 consumer", r["1 consumer"],
                "pgbench -c1", r["pgbench -c1"], target=1.0),
+        Figure("consumer", "Consumer credits/s, 1 process vs the batched-SQL floor", "/s",
+               "1 consumer", r["1 consumer"], f"pgbench {batch_size}/txn",
+               r["pgbench batched"], target=0.5),
         Figure("consumer", "Consumer credits/s, 2 processes", "/s", "2 consumers",
                r["2 consumers"], "pgbench -c2", r["pgbench -c2"], target=1.0),
+        Figure("consumer", "Consumer scaling: 2 processes vs 1", "/s", "2 consumers",
+               r["2 consumers"], "1 consumer", r["1 consumer"], target=1.0),
         Figure("consumer", "Retry path: 1% transient vs 0%", "/s", "1% transient",
                r["1 consumer, 1% transient"], "0%", r["1 consumer"], target=0.95),
         Figure("consumer", "Lock cost: Redis lock on vs off", "/s", "lock on", r["1 consumer"],

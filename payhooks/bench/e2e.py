@@ -1,4 +1,6 @@
-"""End-to-end stage: webhook 2xx → credited, p50 and p99, at half the maximum sustained rate.
+"""End-to-end stage: webhook 2xx → credited, p50 and p99, against the bare Kafka produce →
+consume round trip (`payhooks.bench.floor`) measured at the same rate in the same run: at a
+light 60 webhooks/s and at 10, 25, 50, 75 and 90 % of the maximum sustained rate (the curve).
 
 The maximum sustained rate is the slower of the gateway's accept rate and one consumer's drain
 rate, both measured earlier in the same run. One gateway and one consumer run together; an
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from payhooks.bench.consumer import start_consumers, stop_all
 from payhooks.bench.context import PYTHON, BenchContext
+from payhooks.bench.floor import RoundTrips, ensure_floor_topic, kafka_round_trips
 from payhooks.bench.ledger import amount_of, credited_count, paystack_webhook, seed_payments
 from payhooks.bench.load import serving
 from payhooks.bench.stats import Figure, percentile
@@ -28,9 +31,14 @@ from payhooks.topics import ensure_topics
 
 @dataclass(frozen=True)
 class E2EConfig:
-    seconds: float = 20
-    repetitions: int = 3
+    seconds: float = 10  # webhooks sent per run: rate * seconds
+    repetitions: int = 3  # the light load and the half-max point
+    curve_repetitions: int = 1  # the other points of the curve
     connections: int = 64
+    light_rate: float = 60.0
+    fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+    floor_seconds: float = 5  # the bare Kafka round trips at each point
+    light_target: float = 10.0  # e2e p99 ≤ this times the bare Kafka p99 at the light load
 
 
 @dataclass
@@ -111,31 +119,67 @@ def credited_at(logs: list[Path]) -> dict[str, float]:
     return found
 
 
-def run_e2e_stage(ctx: BenchContext, config: E2EConfig, max_rate: float) -> list[E2ERun]:
+@dataclass(frozen=True)
+class Point:
+    """One load level of the curve: `fraction` of the maximum sustained rate (0 = the fixed
+    light load)."""
+
+    rate: float
+    fraction: float
+    repetitions: int
+
+    @property
+    def label(self) -> str:
+        if self.fraction == 0:
+            return f"{self.rate:.0f}/s (light load)"
+        return f"{self.rate:.0f}/s ({self.fraction:.0%} of max)"
+
+
+@dataclass
+class PointRuns:
+    point: Point
+    pipeline: list[E2ERun] = field(default_factory=list)
+    floor: list[RoundTrips] = field(default_factory=list)
+
+
+def plan_points(config: E2EConfig, max_rate: float) -> list[Point]:
+    """The light load, then each fraction of the maximum; the half-max point (the table's
+    historical one) gets every repetition, the others `curve_repetitions`."""
+    points = [Point(config.light_rate, 0.0, config.repetitions)]
+    for fraction in config.fractions:
+        reps = config.repetitions if fraction == 0.5 else config.curve_repetitions
+        points.append(Point(max_rate * fraction, fraction, reps))
+    return points
+
+
+def run_e2e_stage(ctx: BenchContext, config: E2EConfig, max_rate: float) -> list[PointRuns]:
     settings = ctx.stage_settings("e2e")
     ensure_topics(settings)
-    rate = max_rate / 2
-    count = max(1, round(rate * config.seconds))
+    ensure_floor_topic(settings)
     port = free_port()
     env = ctx.child_env(settings)
     command = [PYTHON, "-m", "payhooks", "gateway", "--port", str(port)]
-    runs = []
+    results = []
     with serving(command, env, f"http://127.0.0.1:{port}/readyz", ctx.workdir / "e2e-gw.log"):
         procs, logs = start_consumers(ctx, settings, 1, "e2e-consumer")
         try:
-            for repetition in range(config.repetitions):
-                ctx.progress(
-                    f"e2e: repetition {repetition + 1}/{config.repetitions}: {count} webhooks "
-                    f"at {rate:.0f}/s"
-                )
-                runs.append(
-                    _one_run(
-                        ctx, config, port, logs, rate=rate, count=count, prefix=f"e{repetition}x"
+            for index, point in enumerate(plan_points(config, max_rate)):
+                runs = PointRuns(point)
+                for repetition in range(point.repetitions):
+                    count = max(1, round(point.rate * config.seconds))
+                    ctx.progress(
+                        f"e2e: {point.label}, repetition {repetition + 1}/{point.repetitions}: "
+                        f"bare Kafka round trips, then {count} webhooks"
                     )
-                )
+                    runs.floor.append(kafka_round_trips(settings, point.rate, config.floor_seconds))
+                    runs.pipeline.append(
+                        _one_run(ctx, config, port, logs, rate=point.rate, count=count,
+                                 prefix=f"e{index}r{repetition}x")
+                    )  # fmt: skip
+                results.append(runs)
         finally:
             stop_all(procs)
-    return runs
+    return results
 
 
 def _one_run(
@@ -173,18 +217,29 @@ def _one_run(
     )
 
 
-def e2e_figures(runs: list[E2ERun]) -> list[Figure]:
-    extra = {
-        "rate_wanted_per_s": round(runs[0].rate_wanted, 1),
-        "rate_sent_per_s": [round(r.rate_sent, 1) for r in runs],
-        "accepted": [r.accepted for r in runs],
-        "sender_max_lag_ms": [round(r.sender_max_lag_ms, 1) for r in runs],
-        "latencies_measured": [len(r.latencies_ms) for r in runs],
-    }
-    rate = runs[0].rate_wanted
-    return [
-        Figure("e2e", f"End to end 2xx → credited p50 @ {rate:.0f}/s", "ms", "pipeline",
-               tuple(percentile(r.latencies_ms, 50) for r in runs), extra=extra),
-        Figure("e2e", f"End to end 2xx → credited p99 @ {rate:.0f}/s", "ms", "pipeline",
-               tuple(percentile(r.latencies_ms, 99) for r in runs)),
-    ]  # fmt: skip
+def e2e_figures(points: list[PointRuns], light_target: float) -> list[Figure]:
+    """Per load level: the pipeline's p50 and p99 against the bare Kafka round trip's at the
+    same rate (the light load's p99 carries the target). Each figure's `extra` says where on
+    the curve it is; the p50 one also holds the runs' details."""
+    figures = []
+    for runs in points:
+        point, pipeline, floor = runs.point, runs.pipeline, runs.floor
+        where = {"rate_wanted_per_s": round(point.rate, 1), "fraction_of_max": point.fraction}
+        details = {
+            "rate_sent_per_s": [round(r.rate_sent, 1) for r in pipeline],
+            "accepted": [r.accepted for r in pipeline],
+            "sender_max_lag_ms": [round(r.sender_max_lag_ms, 1) for r in pipeline],
+            "latencies_measured": [len(r.latencies_ms) for r in pipeline],
+            "floor_received": [f"{len(f.latencies_ms)}/{f.sent}" for f in floor],
+            "floor_sender_max_lag_ms": [round(f.max_lag_ms, 1) for f in floor],
+        }
+        for pct in (50, 99):
+            figures.append(
+                Figure("e2e", f"End to end 2xx → credited p{pct} @ {point.label}", "ms",
+                       "pipeline", tuple(percentile(r.latencies_ms, pct) for r in pipeline),
+                       "bare Kafka", tuple(percentile(f.latencies_ms, pct) for f in floor),
+                       target=light_target if pct == 99 and point.fraction == 0 else None,
+                       higher_is_better=False,
+                       extra={**where, "percentile": pct, **(details if pct == 50 else {})})
+            )  # fmt: skip
+    return figures

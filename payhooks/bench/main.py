@@ -21,7 +21,7 @@ from payhooks.bench.gateway import GatewayConfig, accepted_rate, gateway_figures
 from payhooks.bench.ledger import bench_database
 from payhooks.bench.load import Pinning, ensure_wrk
 from payhooks.bench.machine import describe
-from payhooks.bench.report import results_document, write_results
+from payhooks.bench.report import curve_path, results_document, write_results
 from payhooks.bench.stats import Figure, render_table
 from payhooks.settings import Settings
 
@@ -44,7 +44,7 @@ class Plan:
         return cls(
             GatewayConfig(seconds=3, repetitions=1, bodies=3000),
             ConsumerConfig(events=2000, repetitions=1),
-            E2EConfig(seconds=4, repetitions=1),
+            E2EConfig(seconds=2, repetitions=1, floor_seconds=1),
         )
 
 
@@ -90,6 +90,8 @@ def run_bench(
         docs_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png_path, docs_dir / "bench.png")
         shutil.copyfile(json_path, docs_dir / "bench.json")
+        if curve_path(png_path).exists():
+            shutil.copyfile(curve_path(png_path), docs_dir / "curve.png")
         (docs_dir / "table.md").write_text(render_table(figures) + "\n")
         progress(f"copied the plot, results and table to {docs_dir}")
     return 0
@@ -111,9 +113,9 @@ def _run_stages(
     if "consumer" in stages:
         consumer_runs = run_consumer_stage(ctx, plan.consumer)
         measured["consumer"] = statistics.median(consumer_runs.rates["1 consumer"])
-        figures += consumer_figures(consumer_runs)
+        figures += consumer_figures(consumer_runs, plan.consumer.batch_size)
         checkpoint(figures)
     if "e2e" in stages:
         max_rate = min(measured.values(), default=E2E_FALLBACK_RATE * 2)
-        figures += e2e_figures(run_e2e_stage(ctx, plan.e2e, max_rate))
+        figures += e2e_figures(run_e2e_stage(ctx, plan.e2e, max_rate), plan.e2e.light_target)
     return figures

@@ -31,7 +31,63 @@ def write_results(
     png_path = folder / f"bench-{stamp}.png"
     if with_plot:
         plot(document, png_path)
+        if curve_points(document):
+            plot_curve(document, curve_path(png_path))
     return json_path, png_path
+
+
+def curve_path(png_path: Path) -> Path:
+    """Where the latency-vs-load plot of the run whose ratio plot is `png_path` goes."""
+    return png_path.with_name(png_path.stem + "-curve.png")
+
+
+def curve_points(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The end-to-end figures that sit on the latency-vs-load curve, by rate."""
+    points = [
+        f for f in document["figures"] if f["stage"] == "e2e" and "percentile" in f.get("extra", {})
+    ]
+    return sorted(points, key=lambda f: f["extra"]["rate_wanted_per_s"])
+
+
+def plot_curve(document: dict[str, Any], path: Path) -> None:
+    """p50 and p99 of the pipeline and of the bare Kafka round trip against the offered rate
+    (medians; whiskers min-max), latency on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    styles = {50: "o-", 99: "s--"}
+    for pct in (50, 99):
+        points = [f for f in curve_points(document) if f["extra"]["percentile"] == pct]
+        rates = [f["extra"]["rate_wanted_per_s"] for f in points]
+        for side, color in (("subject", "#c62828"), ("baseline", "#1565c0")):
+            summaries = [f[f"{side}_summary"] for f in points]
+            medians = [s["median"] for s in summaries]
+            ax.errorbar(
+                rates,
+                medians,
+                yerr=[[m - s["min"] for m, s in zip(medians, summaries, strict=True)],
+                      [s["max"] - m for m, s in zip(medians, summaries, strict=True)]],
+                fmt=styles[pct],
+                color=color,
+                capsize=3,
+                label=f"{points[0][side] if points else side} p{pct}",
+            )  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("offered webhooks/s (light load, then 10/25/50/75/90 % of the max sustained)")
+    ax.set_ylabel("latency, ms (log scale)")
+    ax.set_title(
+        f"payhooks bench {document['measured_at']}: 2xx → credited vs the bare Kafka "
+        "produce → consume round trip at the same rate",
+        fontsize=9,
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot(document: dict[str, Any], path: Path) -> None:

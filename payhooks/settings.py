@@ -40,12 +40,33 @@ def _split_secrets(value: object) -> tuple[SecretStr, ...]:
 Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
 
 
-class Settings(BaseSettings):
-    """Every knob payhooks has. Environment variables are `PAYHOOKS_<FIELD>`."""
+class KafkaClientSettings(BaseSettings):
+    """Where Kafka is and how to connect to it: the part of the settings every Kafka client
+    payhooks makes is built from (`payhooks.kafka_client`). The variables override the
+    properties file; docs/operations.md "Connecting to a Kafka cluster" has the details."""
 
     model_config = SettingsConfigDict(env_prefix="PAYHOOKS_", extra="ignore", frozen=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_config_file: Path | None = None  # Java-style client properties (Confluent Cloud, MSK)
+    kafka_security_protocol: str | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+
+    @classmethod
+    def plaintext(cls, bootstrap: str) -> KafkaClientSettings:
+        """A plain connection to `bootstrap`, read from no variable nor file (the local stack's
+        own probes, tests' helpers)."""
+        return cls.model_construct(kafka_bootstrap=bootstrap)
+
+
+class Settings(KafkaClientSettings):
+    """Every knob payhooks has. Environment variables are `PAYHOOKS_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PAYHOOKS_", extra="ignore", frozen=True)
+
     database_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/payhooks"
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_prefix: str = "payments"

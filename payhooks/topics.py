@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
+from payhooks.kafka_client import new_admin
 from payhooks.settings import Settings
 from schemas.names import all_topics
 
@@ -13,7 +14,7 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ..
     """Create the main, retry and DLQ topics where missing; return their names."""
     names = all_topics(settings.topic_prefix, len(settings.retry_delays))
     # log_level 3: librdkafka's info lines (e.g. purging its queue on close) are noise here.
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
+    admin = new_admin(settings, "topics", {"log_level": 3})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
         NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
@@ -34,7 +35,7 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ..
 def delete_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
     """Delete every topic of `settings.topic_prefix` (tests and demos clean up after themselves:
     a long-lived broker otherwise collects partitions, each holding open files)."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
+    admin = new_admin(settings, "topics", {"log_level": 3})
     names = tuple(
         name
         for name in admin.list_topics(timeout=timeout).topics

@@ -62,9 +62,7 @@ def bootstrap(
     return Gateway(
         settings=settings,
         publisher=publisher
-        or KafkaPublisher(
-            settings.kafka_bootstrap, timeout_seconds=settings.publish_timeout_seconds
-        ),
+        or KafkaPublisher(settings, timeout_seconds=settings.publish_timeout_seconds),
         provider_api=provider_api or ProviderApi(settings),
         main_topic=main_topic(settings.topic_prefix),
         dlq_topic=dlq_topic(settings.topic_prefix),

@@ -13,13 +13,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
+from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.localnet import stop_process
+from payhooks.settings import KafkaClientSettings
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import deterministic_event_id
+
+
+def kafka_settings(kafka: str | KafkaClientSettings) -> KafkaClientSettings:
+    """Tests name Kafka by its bootstrap (the plain local stack) or by settings (a secured one)."""
+    return KafkaClientSettings.plaintext(kafka) if isinstance(kafka, str) else kafka
 
 
 def paystack_body(
@@ -110,32 +115,29 @@ def paystack_envelope_bytes(
 
 
 def produce_records(
-    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]
+    kafka: str | KafkaClientSettings, topic: str, records: list[tuple[bytes | None, bytes | None]]
 ) -> None:
     """Publish (key, value) records and wait until Kafka holds them all."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    producer = new_producer(kafka_settings(kafka), "test", {"linger.ms": 20, "acks": "all"})
     for key, value in records:
         producer.produce(topic, key=key, value=value)
         producer.poll(0)
     assert producer.flush(60) == 0, "Kafka did not take every record"
 
 
-def read_committed(bootstrap: str, topic: str, *, expect: int, seconds: float = 60) -> list[Any]:
+def read_committed(
+    kafka: str | KafkaClientSettings, topic: str, *, expect: int, seconds: float = 60
+) -> list[Any]:
     """Every committed record of `topic` (read_committed), waiting until `expect` have come."""
-    import uuid
-
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(
+    consumer = new_consumer(
+        kafka_settings(kafka),
+        "test",
         {
-            "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
-        }
+        },
     )
     consumer.subscribe([topic])
     records: list[Any] = []
@@ -209,7 +211,7 @@ def dlq_record(envelope: WebhookEnvelope, **headers: Any) -> DlqRecord:
 
 
 def produce_in_transaction(
-    bootstrap: str,
+    kafka: str | KafkaClientSettings,
     topic: str,
     records: list[DlqRecord],
     *,
@@ -217,8 +219,8 @@ def produce_in_transaction(
     commit: bool = True,
 ) -> None:
     """Write `records` in one Kafka transaction (as the consumer does); abort it if not `commit`."""
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "transactional.id": f"test-{uuid.uuid4().hex}"}
+    producer = new_producer(
+        kafka_settings(kafka), "test", {"transactional.id": f"test-{uuid.uuid4().hex}"}
     )
     producer.init_transactions(30)
     producer.begin_transaction()

@@ -21,12 +21,12 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery, HandOff
+from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.settings import Settings
 
 log = structlog.get_logger("payhooks.consumer")
@@ -40,9 +40,8 @@ def instance_id(settings: Settings) -> str:
     return settings.consumer_instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
+def consumer_settings(settings: Settings, group: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
         "group.id": group,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -54,9 +53,8 @@ def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
     }
 
 
-def producer_config(settings: Settings, group: str) -> dict[str, Any]:
+def producer_settings(settings: Settings, group: str) -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.kafka_bootstrap,
         "transactional.id": f"{group}.{instance_id(settings)}",
         "transaction.timeout.ms": settings.consumer_transaction_timeout_ms,
         "enable.idempotence": True,
@@ -96,8 +94,8 @@ class KafkaChannel:
     """The consumer group member plus its transactional producer."""
 
     def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
-        self._consumer = Consumer(consumer_config(settings, group))
-        self._producer = Producer(producer_config(settings, group))
+        self._consumer = new_consumer(settings, "consumer", consumer_settings(settings, group))
+        self._producer = new_producer(settings, "consumer", producer_settings(settings, group))
         self._topics = list(topics)
         self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
 

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from sqlalchemy.engine import make_url
 
 from payhooks.bench.context import BenchContext
 from payhooks.bench.ledger import amount_of, envelope, pg_connect, reset_credits, seed_payments
 from payhooks.bench.stats import Figure
+from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.localnet import stop_process
 from payhooks.settings import Settings
 from payhooks.topics import ensure_topics
@@ -109,7 +110,7 @@ class ConsumerRuns:
 
 def prefill(settings: Settings, count: int, failing_every: int = 0) -> None:
     """`count` events for payments c0.. (every `failing_every`-th for a payment that is missing)."""
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 50})
+    producer = new_producer(settings, "bench", {"linger.ms": 50})
     topic = main_topic(settings.topic_prefix)
     for n in range(count):
         failing = failing_every and n % failing_every == 0
@@ -124,9 +125,7 @@ class CommittedOffsets:
     """The group's committed offsets on the main topic, summed over partitions."""
 
     def __init__(self, settings: Settings) -> None:
-        self._reader = Consumer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
-        )
+        self._reader = new_consumer(settings, "bench", {"group.id": settings.consumer_group})
         self._parts = [
             TopicPartition(main_topic(settings.topic_prefix), p)
             for p in range(settings.topic_partitions)

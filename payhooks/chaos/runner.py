@@ -31,9 +31,10 @@ from payhooks.chaos.private_stack import PrivateStack
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
 from payhooks.db.tables import LedgerTransaction, Payment
+from payhooks.kafka_client import new_consumer
 from payhooks.localnet import free_port, wait_http_ok
 from payhooks.reconcile import reconcile
-from payhooks.settings import PROVIDERS, Settings
+from payhooks.settings import PROVIDERS, KafkaClientSettings, Settings
 from payhooks.stack import create_database
 from payhooks.topics import ensure_topics
 from schemas.names import dlq_topic, retry_topics
@@ -135,10 +136,9 @@ def start_fleet(settings: Settings, logs: Path) -> tuple[Fleet, list[str], list[
     return fleet, gateways, consumers
 
 
-def committed_keys(bootstrap: str, topics: Iterable[str]) -> list[str]:
+def committed_keys(kafka: KafkaClientSettings, topics: Iterable[str]) -> list[str]:
     """Keys of every committed record in `topics` (read_committed, from the beginning)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
+    consumer = new_consumer(kafka, "chaos", {
         "group.id": f"chaos-audit-{uuid.uuid4().hex}",
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
@@ -187,7 +187,7 @@ def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float
         missing = accepted - credited_references(engine, accepted)
         if not missing:
             return dead
-        dead = set(committed_keys(settings.kafka_bootstrap, [dlq_topic(settings.topic_prefix)]))
+        dead = set(committed_keys(settings, [dlq_topic(settings.topic_prefix)]))
         if missing <= dead:
             return dead
         time.sleep(1.0)
@@ -283,9 +283,9 @@ def verify(report: ScenarioReport, engine: Engine, settings: Settings, dead: set
     accepted = report.load.accepted_references
     credited = credited_references(engine, accepted)
     report.credited = len(credited)
-    report.dead_lettered = len(committed_keys(settings.kafka_bootstrap, [dlq_topic(prefix)]))
+    report.dead_lettered = len(committed_keys(settings, [dlq_topic(prefix)]))
     retry_names = retry_topics(prefix, len(settings.retry_delays))
-    report.retried = len(committed_keys(settings.kafka_bootstrap, retry_names))
+    report.retried = len(committed_keys(settings, retry_names))
     lost = sorted(accepted - credited - dead)
     report.violations += [
         f"lost: {ref} accepted, neither credited nor dead-lettered" for ref in lost

@@ -25,7 +25,7 @@ def current_actor() -> str:
 
 
 def dlq_reader(settings: Settings) -> DlqReader:
-    return DlqReader(settings.kafka_bootstrap, dlq_topic(settings.topic_prefix))
+    return DlqReader(settings, dlq_topic(settings.topic_prefix))
 
 
 def replay_ports(settings: Settings, engine: Engine) -> ReplayPorts:
@@ -33,7 +33,7 @@ def replay_ports(settings: Settings, engine: Engine) -> ReplayPorts:
         reader=dlq_reader(settings),
         ledger=ReplayLedger(engine, dlq_topic(settings.topic_prefix)),
         publisher=RetryPublisher(
-            settings.kafka_bootstrap,
+            settings,
             retry_topic(settings.topic_prefix, 1),
             timeout=settings.publish_timeout_seconds,
         ),

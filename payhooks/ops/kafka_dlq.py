@@ -14,27 +14,27 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from payhooks.kafka_client import bootstrap_servers, new_consumer, new_producer
 from payhooks.ops.dead_letters import DeadLetter, Position, decode_record, format_position
 from payhooks.ops.errors import KafkaUnavailable, PublishFailed, TopicMissing, UnknownOffset
+from payhooks.settings import KafkaClientSettings
 
 # librdkafka insists on a group id even for assign(); this one is never joined nor committed to.
 _READER_GROUP = "payhooks-ops-dlq-reader"
 
 
-def _reader_config(bootstrap: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
-        "group.id": _READER_GROUP,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "isolation.level": "read_committed",
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-        "socket.connection.setup.timeout.ms": 3000,
-        "reconnect.backoff.max.ms": 1000,
-        # Connection failures come back as one OpsError line; librdkafka's own retries stay quiet.
-        "log_level": 2,
-    }
+_READER: dict[str, Any] = {
+    "group.id": _READER_GROUP,
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "isolation.level": "read_committed",
+    "enable.partition.eof": True,
+    "auto.offset.reset": "earliest",
+    "socket.connection.setup.timeout.ms": 3000,
+    "reconnect.backoff.max.ms": 1000,
+    # Connection failures come back as one OpsError line; librdkafka's own retries stay quiet.
+    "log_level": 2,
+}
 
 
 def _unavailable(bootstrap: str, timeout: float, exc: KafkaException) -> KafkaUnavailable:
@@ -84,14 +84,15 @@ def _letter(message: Message) -> DeadLetter:
 class DlqReader:
     """Reads dead letters from one DLQ topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout: float = 5.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaClientSettings, topic: str, *, timeout: float = 5.0) -> None:
+        self.kafka = kafka
+        self.bootstrap = bootstrap_servers(kafka)
         self.topic = topic
         self.timeout = timeout
 
     def read_all(self) -> Iterator[DeadLetter]:
         """Every dead letter from the beginning up to the high watermarks taken at the start."""
-        consumer = Consumer(_reader_config(self.bootstrap))
+        consumer = new_consumer(self.kafka, "ops", _READER)
         try:
             ends = self._watermarks(consumer)
             pending = {p for p, (low, high) in ends.items() if high > low}
@@ -109,7 +110,7 @@ class DlqReader:
 
     def read_one(self, position: Position) -> DeadLetter:
         partition, offset = position
-        consumer = Consumer(_reader_config(self.bootstrap))
+        consumer = new_consumer(self.kafka, "ops", _READER)
         try:
             ends = self._watermarks(consumer)
             if partition not in ends:
@@ -182,19 +183,20 @@ class OutgoingRecord:
 class RetryPublisher:
     """An idempotent, acks=all producer that reports which records Kafka acknowledged."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout: float = 30.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaClientSettings, topic: str, *, timeout: float = 30.0) -> None:
+        self.bootstrap = bootstrap_servers(kafka)
         self.topic = topic
         self.timeout = timeout
-        self._producer = Producer(
+        self._producer = new_producer(
+            kafka,
+            "ops",
             {
-                "bootstrap.servers": bootstrap,
                 "enable.idempotence": True,
                 "acks": "all",
                 "message.timeout.ms": int(timeout * 1000),
                 "socket.connection.setup.timeout.ms": 3000,
                 "log_level": 2,
-            }
+            },
         )
 
     def check_topic(self) -> None:

@@ -45,9 +45,10 @@ def port_open(address: Address, timeout: float = 0.5) -> bool:
 def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
     if not port_open(kafka_address(bootstrap)):
         return False
-    from confluent_kafka.admin import AdminClient
+    from payhooks.kafka_client import new_admin
+    from payhooks.settings import KafkaClientSettings
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = new_admin(KafkaClientSettings.plaintext(bootstrap), "stack", {"log_level": 0})
     try:
         return bool(admin.list_topics(timeout=timeout).brokers)
     except Exception:  # noqa: BLE001 - any failure means "does not answer as Kafka"

@@ -10,16 +10,18 @@ import asyncio
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
+
+from payhooks.kafka_client import new_producer
+from payhooks.settings import KafkaClientSettings
 
 
 class PublishFailed(Exception):
     """Kafka did not acknowledge the event; the sender should retry later."""
 
 
-def producer_config(bootstrap: str, timeout_seconds: float) -> dict[str, Any]:
+def producer_settings(timeout_seconds: float) -> dict[str, Any]:
     return {
-        "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
         # 5 ms, not 2: under load more webhooks share a produce request per partition, which
@@ -43,9 +45,9 @@ def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
 
 
 class KafkaPublisher:
-    def __init__(self, bootstrap: str, *, timeout_seconds: float) -> None:
+    def __init__(self, settings: KafkaClientSettings, *, timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
-        self._producer = Producer(producer_config(bootstrap, timeout_seconds))
+        self._producer = new_producer(settings, "gateway", producer_settings(timeout_seconds))
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()

@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
+from payhooks.kafka_client import new_consumer
 from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from producer_gateway.service_layer.payments import create_payment
@@ -84,9 +85,7 @@ def assert_exactly_once(factory: sessionmaker[Session], expected: int) -> None:
 
 def committed_total(settings: Settings, topic: str) -> int:
     """Sum of the group's committed offsets on `topic` (without joining the group)."""
-    reader = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
-    )
+    reader = new_consumer(settings, "test", {"group.id": settings.consumer_group})
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
         return sum(max(tp.offset, 0) for tp in reader.committed(partitions, timeout=30))

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import LedgerTransaction, Payment, Wallet
+from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.settings import Settings
 from producer_gateway.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
@@ -35,16 +36,14 @@ def payhooks(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def publish_webhook(settings: Settings, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
+    producer = new_producer(settings, "test", {"enable.idempotence": True})
     producer.produce(main_topic(settings.topic_prefix), key=REFERENCE.encode(), value=value)
     assert producer.flush(30) == 0
 
 
 def retry_one_fully_consumed(settings: Settings) -> bool:
     """The consumer group has committed past every record on retry topic 1."""
-    probe = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
-    )
+    probe = new_consumer(settings, "test", {"group.id": settings.consumer_group})
     try:
         partitions = [
             TopicPartition(retry_topic(settings.topic_prefix, 1), p)

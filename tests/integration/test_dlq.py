@@ -9,11 +9,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import DlqReplay
+from payhooks.kafka_client import new_consumer
 from payhooks.ops.bootstrap import dlq_reader, replay_ports
 from payhooks.ops.dead_letters import DeadLetter, Filters, Verdict
 from payhooks.ops.errors import KafkaUnavailable, ReplayBusy, UnknownOffset
@@ -25,7 +26,7 @@ from payhooks.ops.service import (
     replay_dead_letters,
     show_dead_letter,
 )
-from payhooks.settings import Settings
+from payhooks.settings import KafkaClientSettings, Settings
 from schemas import headers as hdr
 from schemas.names import dlq_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET
@@ -62,9 +63,7 @@ def ports(settings: Settings, engine: Engine) -> ReplayPorts:
 
 
 def retry_records(settings: Settings) -> list[DeadLetter]:
-    return list(
-        DlqReader(settings.kafka_bootstrap, retry_topic(settings.topic_prefix, 1)).read_all()
-    )
+    return list(DlqReader(settings, retry_topic(settings.topic_prefix, 1)).read_all())
 
 
 def test_list_reads_committed_dead_letters_and_decodes_them(
@@ -110,9 +109,7 @@ def test_listing_commits_no_consumer_offsets(settings: Settings, topics: tuple[s
 
     list_dead_letters(dlq_reader(settings), Filters(), ACTOR)
 
-    probe = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "payhooks-ops-dlq-reader"}
-    )
+    probe = new_consumer(settings, "test", {"group.id": "payhooks-ops-dlq-reader"})
     try:
         committed = probe.committed([TopicPartition(dlq_topic(settings.topic_prefix), 0)], 10)
     finally:
@@ -139,7 +136,8 @@ def test_show_returns_one_record_and_names_unknown_offsets(
 
 
 def test_unreachable_kafka_is_one_actionable_error(settings: Settings) -> None:
-    reader = DlqReader("127.0.0.1:1", dlq_topic(settings.topic_prefix), timeout=1)
+    nowhere = KafkaClientSettings.plaintext("127.0.0.1:1")
+    reader = DlqReader(nowhere, dlq_topic(settings.topic_prefix), timeout=1)
     with pytest.raises(KafkaUnavailable, match="did not answer"):
         list_dead_letters(reader, Filters(), ACTOR)
 

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
+from payhooks.kafka_client import new_admin, new_consumer, new_producer
 from payhooks.settings import Settings
 
 _STAMP = struct.Struct(">q")  # the send time, monotonic ns
@@ -39,7 +40,7 @@ def floor_topic(settings: Settings) -> str:
 def ensure_floor_topic(settings: Settings) -> str:
     """The floor's own topic, as many partitions as the main topic."""
     topic = floor_topic(settings)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
+    admin = new_admin(settings, "bench", {"log_level": 3})
     if topic not in admin.list_topics(timeout=30).topics:
         new = NewTopic(topic, num_partitions=settings.topic_partitions, replication_factor=1)
         for future in admin.create_topics([new], operation_timeout=30).values():
@@ -56,14 +57,15 @@ class _Receiver(threading.Thread):
         self._expected = expected
         self._finished = threading.Event()
         self.warmed = threading.Semaphore(0)  # released once per warm-up record received
-        self._consumer = Consumer(
+        self._consumer = new_consumer(
+            settings,
+            "bench",
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
                 "group.id": f"{topic}-reader",  # assign() only: the group is never joined
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
                 "fetch.wait.max.ms": 100,
-            }
+            },
         )
         parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
         ends = [_end_offset(self._consumer, tp) for tp in parts]
@@ -121,13 +123,8 @@ def kafka_round_trips(settings: Settings, rate: float, seconds: float) -> RoundT
     count = max(1, round(rate * seconds))
     receiver = _Receiver(settings, topic, count)
     receiver.start()
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "linger.ms": 0,
-        }
+    producer = new_producer(
+        settings, "bench", {"acks": "all", "enable.idempotence": True, "linger.ms": 0}
     )
     _warm_up(producer, receiver, topic, settings.topic_partitions)
     result = RoundTrips(sent=count)

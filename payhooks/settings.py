@@ -95,6 +95,13 @@ class Settings(KafkaClientSettings):
     payment_return_url: str = "http://127.0.0.1:8080/payments/return"
     gateway_url: str = "http://127.0.0.1:8080"  # where the simulator posts its webhooks
 
+    # Money only for money received (docs/security.md). Providers whose every success is
+    # confirmed with their verify API before a credit; None = the default: every provider that
+    # accepts a hash-only webhook (Flutterwave's verif-hash unless a body signature is required).
+    confirm_with_provider: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # true: a Flutterwave webhook must carry flutterwave-signature (verif-hash alone is 401).
+    flutterwave_require_signature: bool = False
+
     retry_delays: Annotated[tuple[float, ...], NoDecode] = (5.0, 30.0, 120.0, 600.0)
     consumer_group: str = "payhooks-credit"
     consumer_batch_size: int = Field(default=500, ge=1)
@@ -128,6 +135,22 @@ class Settings(KafkaClientSettings):
     def _secrets_from_list(cls, value: object) -> tuple[SecretStr, ...]:
         return _split_secrets(value)
 
+    @field_validator("confirm_with_provider", mode="before")
+    @classmethod
+    def _providers_from_text(cls, value: object) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list | tuple):
+            raise ValueError("expected a comma-separated list of providers")
+        names = tuple(str(part).strip().lower() for part in parts if str(part).strip())
+        unknown = sorted(set(names) - set(PROVIDERS) - {"none"})
+        if unknown:
+            raise ValueError(
+                f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
+            )
+        return tuple(name for name in names if name != "none")
+
     @field_validator("retry_delays", mode="before")
     @classmethod
     def _delays_from_text(cls, value: object) -> tuple[float, ...]:
@@ -149,6 +172,18 @@ class Settings(KafkaClientSettings):
 
     def provider_api_base(self, provider: str) -> str:
         return str(getattr(self, f"{provider}_api_base"))
+
+    def hash_only_providers(self) -> tuple[str, ...]:
+        """Configured providers whose webhooks may arrive without a signature over the body."""
+        if "flutterwave" in self.enabled_providers() and not self.flutterwave_require_signature:
+            return ("flutterwave",)
+        return ()
+
+    def confirmed_providers(self) -> frozenset[str]:
+        """Providers whose successes are confirmed with their verify API before a credit."""
+        if self.confirm_with_provider is None:
+            return frozenset(self.hash_only_providers())
+        return frozenset(self.confirm_with_provider)
 
     def enabled_providers(self) -> tuple[str, ...]:
         return tuple(p for p in PROVIDERS if self.provider_secrets(p))

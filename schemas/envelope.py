@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.errors import MalformedEnvelope
 
 SCHEMA_VERSION = 1
+# Headers whose value is a shared secret, not a signature: never kept in an envelope.
+SECRET_HEADERS = frozenset({"verif-hash"})
 
 
 class WebhookEnvelope(BaseModel):
@@ -24,8 +26,8 @@ class WebhookEnvelope(BaseModel):
     schema_version: int = SCHEMA_VERSION
     event_id: str = Field(min_length=1, max_length=255)
     provider: str
-    event_type: str
-    reference: str
+    event_type: str = Field(max_length=100)  # the columns they end in (processed_events)
+    reference: str = Field(max_length=100)
     amount: int | None = None
     currency: str | None = None
     provider_status: str | None = None
@@ -33,6 +35,18 @@ class WebhookEnvelope(BaseModel):
     received_at: datetime
     raw_body: str = Field(description="base64 of the exact bytes received")
     signature_headers: dict[str, str] = Field(default_factory=dict)
+    # Which scheme and which configured secret verified it at the gateway (never the secret):
+    # e.g. "stripe-v1" / "secret-2" during a rotation; None on records written before.
+    verified_scheme: str | None = Field(default=None, max_length=64)
+    verified_secret: str | None = Field(default=None, max_length=32)
+
+    @field_validator("signature_headers")
+    @classmethod
+    def _no_shared_secrets(cls, headers: dict[str, str]) -> dict[str, str]:
+        """Records written before kept Flutterwave's verif-hash (the secret itself): it is
+        dropped on read, so nothing downstream sees, prints or republishes it. Such an event
+        reads as hash-only, and the provider's confirmation decides it."""
+        return {name: value for name, value in headers.items() if name not in SECRET_HEADERS}
 
     @property
     def body_bytes(self) -> bytes:

@@ -45,6 +45,11 @@ def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> Provi
     if scheme is None:
         raise PoisonMessage(f"unknown provider {envelope.provider!r}")
     body = envelope.body_bytes
+    if not scheme.body_signed(envelope.signature_headers):
+        raise PoisonMessage(
+            f"{envelope.provider} event carries no body signature (hash-only); "
+            "it needs confirmation with the provider"
+        )
     try:
         scheme.verify(body, envelope.signature_headers, secrets, now=0, tolerance_seconds=None)
         return scheme.parse(body, envelope.signature_headers)

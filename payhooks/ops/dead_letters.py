@@ -18,7 +18,7 @@ from typing import Any
 from payhooks.ops.errors import BadSelection
 from payhooks.settings import parse_duration
 from schemas import headers as h
-from schemas.envelope import WebhookEnvelope
+from schemas.envelope import SECRET_HEADERS, WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES
 
@@ -212,7 +212,11 @@ def verification_problem(letter: DeadLetter, secrets_for: SecretsFor, now: float
         return f"no {envelope.provider} secret is configured here, so the body cannot be verified"
     try:
         body = envelope.body_bytes
-        scheme.verify(body, envelope.signature_headers, secrets, now=now, tolerance_seconds=None)
+        if scheme.body_signed(envelope.signature_headers):
+            scheme.verify(
+                body, envelope.signature_headers, secrets, now=now, tolerance_seconds=None
+            )
+        # else hash-only: nothing to re-verify; the consumer confirms it with the provider.
         scheme.parse(body, envelope.signature_headers)
     except ContractError as exc:
         return f"stored body fails re-verification: {exc}"
@@ -353,8 +357,11 @@ def render_table(letters: Sequence[DeadLetter], now: datetime, *, error_width: i
 
 
 def _preview(name: str, value: str) -> str:
-    # Signatures are not secrets, but they stay out of terminals and logs all the same.
-    if any(word in name.lower() for word in ("signature", "verif-hash")):
+    # Signatures are not secrets, but they stay out of terminals and logs all the same; a
+    # shared secret sent as a header (verif-hash) is never shown, not even in part.
+    if name.lower() in SECRET_HEADERS:
+        return "(withheld: a shared secret)"
+    if "signature" in name.lower():
         return f"{value[:_SIGNATURE_PREVIEW]}… ({len(value)} chars)"
     return value
 

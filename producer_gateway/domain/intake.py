@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from schemas import headers as h
 from schemas.envelope import WebhookEnvelope, encode_body
-from schemas.errors import ContractError
-from schemas.providers import ProviderScheme
-from schemas.providers.base import body_event_id
+from schemas.errors import ContractError, MalformedPayload, SignatureInvalid
+from schemas.providers import ProviderEvent, ProviderScheme
+from schemas.providers.base import Verified, body_event_id
 
 UNPARSED_EVENT_TYPE = "unparsed"
 
@@ -35,14 +37,41 @@ def verify_and_normalize(
     now: float,
     tolerance_seconds: int,
     received_at: datetime,
+    body_signature_required: bool = False,
 ) -> WebhookEnvelope:
     """Raise SignatureInvalid or MalformedPayload, else the envelope to publish.
 
     The signature is checked before the body is parsed: nothing unsigned is ever interpreted, so
-    a MalformedPayload always means "the provider really sent this".
+    a MalformedPayload always means "the provider really sent this". `body_signature_required`
+    refuses a shared string that does not sign the body (Flutterwave's verif-hash alone).
     """
-    scheme.verify(raw_body, headers, secrets, now=now, tolerance_seconds=tolerance_seconds)
+    verified = scheme.verify(
+        raw_body, headers, secrets, now=now, tolerance_seconds=tolerance_seconds
+    )
+    if body_signature_required and not verified.body_signed:
+        raise SignatureInvalid(
+            f"{scheme.name} webhooks must carry a body signature here, not only {verified.scheme}"
+        )
     event = scheme.parse(raw_body, headers)
+    try:
+        return _envelope(
+            scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
+        )
+    except ValidationError as exc:  # a field the scheme let through does not fit the envelope
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MalformedPayload(f"{scheme.name} webhook: {where}: {first['msg']}") from exc
+
+
+def _envelope(
+    scheme: ProviderScheme,
+    event: ProviderEvent,
+    verified: Verified,
+    *,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    received_at: datetime,
+) -> WebhookEnvelope:
     return WebhookEnvelope(
         event_id=event.event_id,
         provider=scheme.name,
@@ -55,6 +84,8 @@ def verify_and_normalize(
         received_at=received_at,
         raw_body=encode_body(raw_body),
         signature_headers=signature_headers(scheme, headers),
+        verified_scheme=verified.scheme,
+        verified_secret=verified.secret_label,
     )
 
 

@@ -84,6 +84,7 @@ async def receive_webhook(request: Request) -> Response:
             now=gateway.clock(),
             tolerance_seconds=settings.signature_tolerance_seconds,
             received_at=received_at,
+            body_signature_required=provider not in settings.hash_only_providers(),
         )
     except SignatureInvalid as exc:
         log.info("webhook.rejected", provider=provider, reason="signature", detail=exc.message)

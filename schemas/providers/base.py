@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,14 +12,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
 from schemas.errors import MalformedPayload, SignatureInvalid, SignatureStale
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4f6e-9d8e-0b7f3c2a9e11")
 
+# Every field is bounded to the column it ends in (payhooks/db/tables.py) before it gets near the
+# database: an oversized value is a 400 + DLQ record at the gateway, never a 503 or a DB error.
+MAX_MINOR_UNITS = 2**63 - 1  # BIGINT
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+EventType = Annotated[str, StringConstraints(min_length=1, max_length=100)]  # event_type column
+Status = Annotated[str, StringConstraints(max_length=100)]
+MinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR_UNITS)]
+# A provider's own id for an event or transaction: event ids are 255 at most, with a prefix.
+ProviderId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ProviderIntId = Annotated[StrictInt, Field(ge=0, le=MAX_MINOR_UNITS)]
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class ProviderPayload(BaseModel):
@@ -46,11 +57,34 @@ class ProviderEvent:
     provider_status: str | None
     occurred_at: datetime | None
     is_successful_payment: bool
+    # The provider's own id for the charge (Paystack/Flutterwave `data.id`, Stripe's object id):
+    # binds the payment to one provider-side transaction once known.
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """Which scheme and which configured secret verified a webhook, without the secret.
+
+    `secret_position` is the secret's 1-based place in the provider's comma-separated setting
+    (`secret-1` is the first): enough for ops to see a rotation through, nothing to forge with.
+    """
+
+    scheme: str
+    secret_position: int
+    body_signed: bool = True  # False: a static shared string (Flutterwave verif-hash)
+
+    @property
+    def secret_label(self) -> str:
+        return f"secret-{self.secret_position}"
 
 
 class ProviderScheme(Protocol):
     name: str
     signature_header_names: tuple[str, ...]
+
+    def body_signed(self, headers: Mapping[str, str]) -> bool:
+        """True when `headers` carry a signature over the body (not only a shared string)."""
 
     def verify(
         self,
@@ -60,7 +94,7 @@ class ProviderScheme(Protocol):
         *,
         now: float,
         tolerance_seconds: int | None,
-    ) -> None:
+    ) -> Verified:
         """Raise SignatureInvalid unless one of `secrets` signed `raw_body`.
 
         `tolerance_seconds=None` skips the timestamp window (re-verifying a stored event).
@@ -84,9 +118,19 @@ def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:
 
 def matches_any(candidate: str, expected: Sequence[str]) -> bool:
     """Constant-time: true if `candidate` equals any of `expected` (several secrets: rotation)."""
-    found = False
-    for value in expected:
-        found |= hmac.compare_digest(candidate.encode(), value.encode())
+    return first_match([candidate], expected) is not None
+
+
+def first_match(candidates: Sequence[str], expected: Sequence[str]) -> int | None:
+    """The 1-based position of the first `expected` value equal to any candidate, or None.
+    Every pair is compared in constant time, with no early exit (nothing leaks which matched)."""
+    found: int | None = None
+    for position, value in enumerate(expected, start=1):
+        hit = False
+        for candidate in candidates:
+            hit |= hmac.compare_digest(candidate.encode(), value.encode())
+        if hit and found is None:
+            found = position
     return found
 
 
@@ -95,6 +139,11 @@ def require_header(headers: Mapping[str, str], name: str) -> str:
     if not value:
         raise SignatureInvalid(f"the {name} header is missing")
     return value
+
+
+def unix_seconds(text: str) -> int | None:
+    """ASCII digits only, at most 12 of them (`"٣"` and 5,000-digit values are not times)."""
+    return int(text) if _UNIX_SECONDS.fullmatch(text) else None
 
 
 def check_timestamp(timestamp: int, now: float, tolerance_seconds: int | None) -> None:
@@ -158,7 +207,13 @@ def minor_unit_exponent(currency: str) -> int:
 
 def to_minor_units(amount: Decimal, currency: str, provider: str) -> int:
     """A major-unit amount (e.g. 1500.50 NGN) as an int of minor units (150050)."""
+    if not amount.is_finite() or amount.adjusted() > 20:
+        raise MalformedPayload(
+            f"{provider} webhook amount {amount:.3g} {currency} is not a payment"
+        )
     scaled = amount.scaleb(minor_unit_exponent(currency))
+    if scaled > MAX_MINOR_UNITS:
+        raise MalformedPayload(f"{provider} webhook amount {amount} {currency} is out of range")
     if scaled != scaled.to_integral_value():
         raise MalformedPayload(
             f"{provider} webhook amount {amount} {currency} has more decimals than the currency"

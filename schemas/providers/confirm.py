@@ -19,9 +19,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from schemas.providers.base import to_minor_units
-
-MAX_MINOR_UNITS = 2**63 - 1  # the ledger's BIGINT
+from schemas.providers.base import MAX_MINOR_UNITS, to_minor_units
 
 
 class ConfirmedStatus(StrEnum):

@@ -1,9 +1,11 @@
 """Flutterwave: `verif-hash` (the dashboard's secret hash, sent as is) or `flutterwave-signature`
 (base64 HMAC-SHA256 of the raw body keyed with that secret hash).
 
-`verif-hash` does not bind the body: whoever learns the hash can forge any event, so payhooks
-credits only what matches the initialized payment, and the consumer may verify with the API.
-A request passes when any signature header it carries verifies against any configured hash.
+`verif-hash` does not bind the body: whoever learns the hash can forge any event. So when
+`flutterwave-signature` is present it alone decides (a right hash beside a wrong signature is
+refused); the hash alone passes as hash-only (`Verified.body_signed=False`), which the consumer
+credits only once Flutterwave's verify API confirms it (docs/security.md). The hash is the
+secret itself: it is never kept in the envelope, so it never reaches Kafka.
 Flutterwave sends amounts in MAJOR units (`"amount": 1500.5`); they are converted to minor units
 here so every amount inside payhooks is an int of minor units.
 """
@@ -17,16 +19,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from schemas.errors import SignatureInvalid
 from schemas.providers.base import (
     Currency,
+    EventType,
     ProviderEvent,
+    ProviderId,
+    ProviderIntId,
     ProviderPayload,
     Reference,
+    Status,
+    Verified,
     body_event_id,
-    matches_any,
+    first_match,
     parse_model,
     require_payment_fields,
     to_minor_units,
@@ -38,17 +45,17 @@ SUCCESS_EVENT = "charge.completed"
 
 
 class FlutterwaveData(ProviderPayload):
-    id: StrictInt | str | None = None
+    id: ProviderIntId | ProviderId | None = None
     tx_ref: Reference | None = None
-    flw_ref: str | None = None
+    flw_ref: Status | None = None
     amount: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     currency: Currency | None = None
-    status: str | None = None
+    status: Status | None = None
     created_at: datetime | None = None
 
 
 class FlutterwaveWebhook(ProviderPayload):
-    event: str = Field(min_length=1, max_length=100)
+    event: EventType
     data: FlutterwaveData
 
 
@@ -58,7 +65,8 @@ def body_signature(secret: bytes, raw_body: bytes) -> str:
 
 class FlutterwaveScheme:
     name = "flutterwave"
-    signature_header_names: tuple[str, ...] = (HASH_HEADER, SIGNATURE_HEADER)
+    # Only the body signature is kept with the event: the hash IS the secret, never stored.
+    signature_header_names: tuple[str, ...] = (SIGNATURE_HEADER,)
 
     def verify(
         self,
@@ -68,21 +76,29 @@ class FlutterwaveScheme:
         *,
         now: float,
         tolerance_seconds: int | None,
-    ) -> None:
+    ) -> Verified:
+        """The body signature decides when it is present (a right hash with a wrong signature
+        is refused); the hash alone passes only without one, as hash-only (`body_signed=False`)."""
         given_hash = headers.get(HASH_HEADER, "").strip()
         given_signature = headers.get(SIGNATURE_HEADER, "").strip()
-        if not given_hash and not given_signature:
+        if given_signature:
+            expected = [body_signature(secret, raw_body) for secret in secrets]
+            position = first_match([given_signature], expected)
+            if position is None:
+                raise SignatureInvalid(
+                    f"{SIGNATURE_HEADER} does not match: base64 HMAC-SHA256 of the raw body "
+                    "keyed with the secret hash"
+                )
+            return Verified(SIGNATURE_HEADER, position)
+        if not given_hash:
             raise SignatureInvalid(f"neither {HASH_HEADER} nor {SIGNATURE_HEADER} is present")
-        hash_ok = bool(given_hash) and matches_any(
-            given_hash, [secret.decode(errors="replace") for secret in secrets]
-        )
-        signature_ok = bool(given_signature) and matches_any(
-            given_signature, [body_signature(secret, raw_body) for secret in secrets]
-        )
-        if not (hash_ok or signature_ok):
-            raise SignatureInvalid(
-                f"{HASH_HEADER} / {SIGNATURE_HEADER} do not match the configured secret hash"
-            )
+        position = first_match([given_hash], [s.decode(errors="replace") for s in secrets])
+        if position is None:
+            raise SignatureInvalid(f"{HASH_HEADER} does not match the configured secret hash")
+        return Verified(HASH_HEADER, position, body_signed=False)
+
+    def body_signed(self, headers: Mapping[str, str]) -> bool:
+        return bool(headers.get(SIGNATURE_HEADER, "").strip())
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         payload = parse_model(FlutterwaveWebhook, raw_body, self.name)
@@ -107,6 +123,7 @@ class FlutterwaveScheme:
             provider_status=data.status,
             occurred_at=data.created_at,
             is_successful_payment=successful,
+            transaction_id=str(data.id) if data.id is not None else None,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

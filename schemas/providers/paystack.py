@@ -10,18 +10,21 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from pydantic import StrictInt
-
 from schemas.errors import SignatureInvalid
 from schemas.providers.base import (
     Currency,
+    EventType,
+    MinorUnits,
     ProviderEvent,
+    ProviderIntId,
     ProviderPayload,
     Reference,
+    Status,
+    Verified,
     body_event_id,
     deterministic_event_id,
+    first_match,
     hmac_hex,
-    matches_any,
     parse_model,
     require_header,
     require_payment_fields,
@@ -31,16 +34,16 @@ SIGNATURE_HEADER = "x-paystack-signature"
 
 
 class PaystackData(ProviderPayload):
-    id: StrictInt | None = None
+    id: ProviderIntId | None = None
     reference: Reference | None = None
-    amount: StrictInt | None = None
+    amount: MinorUnits | None = None
     currency: Currency | None = None
-    status: str | None = None
+    status: Status | None = None
     paid_at: datetime | None = None
 
 
 class PaystackWebhook(ProviderPayload):
-    event: str
+    event: EventType
     data: PaystackData
 
 
@@ -56,14 +59,19 @@ class PaystackScheme:
         *,
         now: float,
         tolerance_seconds: int | None,
-    ) -> None:
+    ) -> Verified:
         given = require_header(headers, SIGNATURE_HEADER).lower()
         expected = [hmac_hex(secret, raw_body, hashlib.sha512().name) for secret in secrets]
-        if not matches_any(given, expected):
+        position = first_match([given], expected)
+        if position is None:
             raise SignatureInvalid(
                 f"{SIGNATURE_HEADER} does not match: sign the raw body with HMAC-SHA512 "
                 "keyed with your Paystack secret key"
             )
+        return Verified("paystack-hmac-sha512", position)
+
+    def body_signed(self, headers: Mapping[str, str]) -> bool:
+        return True
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         payload = parse_model(PaystackWebhook, raw_body, self.name)
@@ -81,6 +89,7 @@ class PaystackScheme:
             provider_status=data.status,
             occurred_at=data.paid_at,
             is_successful_payment=successful,
+            transaction_id=str(data.id) if data.id is not None else None,
         )
 
     def _event_id(self, event_type: str, data: PaystackData, raw_body: bytes) -> str:

@@ -17,19 +17,23 @@ import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from pydantic import Field, StrictInt
-
 from schemas.errors import MalformedPayload, SignatureInvalid
 from schemas.providers.base import (
     Currency,
+    EventType,
+    MinorUnits,
     ProviderEvent,
+    ProviderId,
     ProviderPayload,
     Reference,
+    Status,
+    Verified,
     check_timestamp,
-    matches_any,
+    first_match,
     parse_model,
     require_header,
     require_payment_fields,
+    unix_seconds,
 )
 
 ID_HEADER = "webhook-id"
@@ -40,14 +44,15 @@ SUCCESS_EVENT = "payment.succeeded"
 
 
 class StandardData(ProviderPayload):
+    id: ProviderId | None = None
     reference: Reference | None = None
-    amount: StrictInt | None = Field(default=None, ge=0)
+    amount: MinorUnits | None = None
     currency: Currency | None = None
-    status: str | None = None
+    status: Status | None = None
 
 
 class StandardWebhook(ProviderPayload):
-    type: str = Field(min_length=1, max_length=100)
+    type: EventType
     timestamp: datetime | None = None
     data: StandardData
 
@@ -87,23 +92,29 @@ class StandardScheme:
         *,
         now: float,
         tolerance_seconds: int | None,
-    ) -> None:
+    ) -> Verified:
         msg_id = require_header(headers, ID_HEADER)
         timestamp = require_header(headers, TIMESTAMP_HEADER)
         given = _given_signatures(require_header(headers, SIGNATURE_HEADER))
-        if not timestamp.isdigit():
+        seconds = unix_seconds(timestamp)
+        if seconds is None:
             raise SignatureInvalid(f"{TIMESTAMP_HEADER} must be unix seconds")
-        keys = [key for key in map(signing_key, secrets) if key is not None]
-        expected = [_signature(key, msg_id, timestamp, raw_body) for key in keys]
-        found = False
-        for signature in given:
-            found |= matches_any(signature, expected)
-        if not found:
+        # An undecodable secret keeps its place (so positions match the setting) but never matches.
+        expected = [
+            _signature(key, msg_id, timestamp, raw_body) if key is not None else ""
+            for key in map(signing_key, secrets)
+        ]
+        position = first_match(given, expected) if given else None
+        if position is None:
             raise SignatureInvalid(
                 f"no v1 signature in {SIGNATURE_HEADER} matches: sign '<id>.<timestamp>.<body>' "
                 "with HMAC-SHA256 keyed with the base64-decoded whsec_ secret"
             )
-        check_timestamp(int(timestamp), now, tolerance_seconds)
+        check_timestamp(seconds, now, tolerance_seconds)
+        return Verified("standard-webhooks-v1", position)
+
+    def body_signed(self, headers: Mapping[str, str]) -> bool:
+        return True
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         payload = parse_model(StandardWebhook, raw_body, self.name)
@@ -124,6 +135,7 @@ class StandardScheme:
             provider_status=data.status,
             occurred_at=payload.timestamp,
             is_successful_payment=successful,
+            transaction_id=data.id,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

@@ -10,20 +10,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
 
-from schemas.errors import SignatureInvalid
+from schemas.errors import MalformedPayload, SignatureInvalid
 from schemas.providers.base import (
+    EventType,
+    MinorUnits,
     ProviderEvent,
+    ProviderId,
     ProviderPayload,
+    Status,
+    Verified,
     check_timestamp,
+    first_match,
     hmac_hex,
-    matches_any,
     parse_model,
     require_header,
     require_payment_fields,
+    unix_seconds,
 )
 
 SIGNATURE_HEADER = "stripe-signature"
@@ -31,14 +37,14 @@ SUCCESS_EVENTS = frozenset({"payment_intent.succeeded", "checkout.session.comple
 
 
 class StripeObject(ProviderPayload):
-    id: str | None = None
-    object: str | None = None
-    amount: StrictInt | None = None
-    amount_received: StrictInt | None = None
-    amount_total: StrictInt | None = None
+    id: ProviderId | None = None
+    object: Status | None = None
+    amount: MinorUnits | None = None
+    amount_received: MinorUnits | None = None
+    amount_total: MinorUnits | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
-    status: str | None = None
-    payment_status: str | None = None
+    status: Status | None = None
+    payment_status: Status | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -48,8 +54,8 @@ class StripeData(ProviderPayload):
 
 class StripeEvent(ProviderPayload):
     id: str = Field(min_length=1, max_length=255)
-    type: str = Field(min_length=1, max_length=100)
-    created: StrictInt | None = None
+    type: EventType
+    created: Annotated[StrictInt, Field(ge=0, le=10**11)] | None = None
     data: StripeData
 
 
@@ -67,11 +73,21 @@ def _parse_header(value: str) -> tuple[int, list[str]]:
             timestamp = part
         elif key == "v1" and part:
             signatures.append(part.lower())
-    if timestamp is None or not timestamp.isdigit() or not signatures:
+    seconds = unix_seconds(timestamp or "")
+    if seconds is None or not signatures:
         raise SignatureInvalid(
             f"{SIGNATURE_HEADER} must look like t=<unix seconds>,v1=<hex HMAC-SHA256>"
         )
-    return int(timestamp), signatures
+    return seconds, signatures
+
+
+def _reference(value: Any) -> str:
+    """`metadata.reference` as payhooks set it: a string that fits the reference column."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or len(value.strip()) > 100:
+        raise MalformedPayload("stripe webhook metadata.reference is not a payhooks reference")
+    return value.strip()
 
 
 def _amount(obj: StripeObject) -> int | None:
@@ -101,25 +117,27 @@ class StripeScheme:
         *,
         now: float,
         tolerance_seconds: int | None,
-    ) -> None:
+    ) -> Verified:
         timestamp, given = _parse_header(require_header(headers, SIGNATURE_HEADER))
         message = _signed_payload(str(timestamp), raw_body)
         expected = [hmac_hex(secret, message, hashlib.sha256().name) for secret in secrets]
         # Every given signature is compared with every secret: no early exit leaks which matched.
-        found = False
-        for signature in given:
-            found |= matches_any(signature, expected)
-        if not found:
+        position = first_match(given, expected)
+        if position is None:
             raise SignatureInvalid(
                 f"no v1 signature in {SIGNATURE_HEADER} matches: sign '<t>.<raw body>' with "
                 "HMAC-SHA256 keyed with the endpoint's whsec_ secret"
             )
         check_timestamp(timestamp, now, tolerance_seconds)
+        return Verified("stripe-v1", position)
+
+    def body_signed(self, headers: Mapping[str, str]) -> bool:
+        return True
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         event = parse_model(StripeEvent, raw_body, self.name)
         obj = event.data.object
-        reference = str(obj.metadata.get("reference") or "")
+        reference = _reference(obj.metadata.get("reference"))
         currency = obj.currency.upper() if obj.currency else None
         amount = _amount(obj)
         successful = event.type in SUCCESS_EVENTS and _is_paid(event.type, obj)
@@ -134,6 +152,7 @@ class StripeScheme:
             provider_status=obj.status or obj.payment_status,
             occurred_at=datetime.fromtimestamp(event.created, UTC) if event.created else None,
             is_successful_payment=successful,
+            transaction_id=obj.id,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

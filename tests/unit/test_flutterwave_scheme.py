@@ -55,8 +55,9 @@ def test_old_and_new_hashes_both_verify_during_rotation() -> None:
         {"verif-hash": "wrong"},
         {"flutterwave-signature": "d3Jvbmc="},
         {"verif-hash": "wrong", "flutterwave-signature": "d3Jvbmc="},
+        {"verif-hash": SECRET, "flutterwave-signature": "d3Jvbmc="},
     ],
-    ids=["none", "empty", "wrong-hash", "wrong-signature", "both-wrong"],
+    ids=["none", "empty", "wrong-hash", "wrong-signature", "both-wrong", "right-hash-wrong-sig"],
 )
 def test_missing_or_wrong_signatures_are_refused(headers: dict[str, str]) -> None:
     with pytest.raises(SignatureInvalid):
@@ -122,3 +123,24 @@ def test_zero_decimal_currencies_are_not_scaled() -> None:
 def test_malformed_bodies_are_refused_with_a_reason(body: bytes) -> None:
     with pytest.raises(MalformedPayload, match="flutterwave"):
         FLUTTERWAVE.parse(body, {})
+
+
+def test_hash_only_is_reported_as_not_body_signed_and_names_the_secret_by_position() -> None:
+    body = webhook_body("flutterwave", "r", 100, "NGN")
+    hash_only = FLUTTERWAVE.verify(
+        body, {"verif-hash": SECRET}, [b"flw-new", SECRET.encode()], now=0, tolerance_seconds=300
+    )
+    signed = FLUTTERWAVE.verify(
+        body,
+        signed_headers("flutterwave", body, SECRET),
+        [SECRET.encode()],
+        now=0,
+        tolerance_seconds=300,
+    )
+    assert (hash_only.scheme, hash_only.secret_label, hash_only.body_signed) == (
+        "verif-hash",
+        "secret-2",
+        False,
+    )
+    assert (signed.scheme, signed.body_signed) == ("flutterwave-signature", True)
+    assert FLUTTERWAVE.signature_header_names == ("flutterwave-signature",)

@@ -179,7 +179,8 @@ def gateway(
         if value is not None:
             os.environ[f"PAYHOOKS_{name}"] = value
     settings = settings_from()
-    _require_topics(settings)
+    if settings.create_topics:  # else /readyz answers 503 while the topics are missing
+        _require_topics(settings)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # /metrics adds up every worker's numbers (prometheus-client's multiprocess mode).
         import tempfile
@@ -240,9 +241,9 @@ def consumer(
 
 
 def _require_topics(settings: Settings) -> None:
-    from payhooks.topics import ensure_topics
+    from payhooks.topics import require_topics
 
-    ensure_topics(settings)
+    require_topics(settings)
 
 
 @app.command()
@@ -275,6 +276,40 @@ def demo(state_dir: StateOpt = None) -> None:
     from payhooks.demo import run_demo
 
     raise typer.Exit(run_demo(settings_from(state_dir=state_dir), progress))
+
+
+# --- topics ------------------------------------------------------------------------------------
+
+topics_app = typer.Typer(
+    help="payhooks' topics with the configured partitions, replication, min ISR, retention.",
+    no_args_is_help=True,
+)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = None) -> None:
+    """Create the missing topics (PAYHOOKS_TOPIC_REPLICATION_FACTOR, _MIN_INSYNC_REPLICAS,
+    PAYHOOKS_TOPIC_PARTITIONS, PAYHOOKS_DLQ_RETENTION); existing ones are left as they are."""
+    from payhooks.topics import ensure_topics
+
+    settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    for name in ensure_topics(settings):
+        typer.echo(name)
+
+
+@topics_app.command("check")
+def topics_check(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = None) -> None:
+    """Compare the topics with the configuration; exit 1 naming every difference."""
+    from payhooks.topics import check_topics
+
+    settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    problems = check_topics(settings)
+    for line in problems:
+        typer.echo(line)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("topics as configured")
 
 
 # --- dlq ---------------------------------------------------------------------------------------

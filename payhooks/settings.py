@@ -11,12 +11,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROVIDERS = ("paystack", "stripe", "flutterwave", "standard")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
 def parse_duration(text: str) -> float:
-    """`"5s"`, `"2m"`, `"250ms"`, `"1h"` or a bare number of seconds → seconds."""
+    """`"5s"`, `"2m"`, `"250ms"`, `"1h"`, `"30d"` or a bare number of seconds → seconds."""
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write e.g. 5s, 30s, 2m, 250ms")
@@ -71,6 +71,12 @@ class Settings(KafkaClientSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_prefix: str = "payments"
     topic_partitions: int = Field(default=12, ge=1)
+    # Topics payhooks creates (`payhooks topics create|check`; docs/kafka.md). The defaults suit
+    # the one-broker local stack; a production cluster wants 3 / 2.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int = Field(default=1, ge=1)
+    dlq_retention: Annotated[float, NoDecode] = 30 * 86400.0  # seconds; "30d" in the variable
+    create_topics: bool = True  # at process start; off where ACLs forbid it (production)
 
     paystack_secret_key: Secrets = ()
     stripe_webhook_secret: Secrets = ()
@@ -150,6 +156,11 @@ class Settings(KafkaClientSettings):
                 f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
             )
         return tuple(name for name in names if name != "none")
+
+    @field_validator("dlq_retention", mode="before")
+    @classmethod
+    def _retention_from_text(cls, value: object) -> float:
+        return parse_duration(value) if isinstance(value, str) else float(str(value))
 
     @field_validator("retry_delays", mode="before")
     @classmethod

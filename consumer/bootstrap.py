@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.adapters.kafka import KafkaChannel
+from consumer.adapters.lag import LagMetrics
 from consumer.adapters.redis_lock import CreditLocks, NoLocks, redis_client
 from consumer.domain.retry_policy import RetryPolicy
 from consumer.service_layer.batch import BatchHandler
@@ -41,7 +42,10 @@ class CreditApp:
         ]
 
     def channel(self) -> KafkaChannel:
-        return KafkaChannel(self.settings, self.group, self.source_topics)
+        retries = retry_topics(self.settings.topic_prefix, len(self.settings.retry_delays))
+        return KafkaChannel(
+            self.settings, self.group, self.source_topics, LagMetrics(frozenset(retries))
+        )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -169,18 +169,22 @@ def gateway(
     kafka_bootstrap: KafkaOpt = None,
     topic_prefix: PrefixOpt = None,
 ) -> None:
-    """Serve the HTTP gateway (webhooks in, Kafka out)."""
+    """Serve the HTTP gateway (webhooks in, Kafka out). It starts even when Kafka does not
+    answer: /healthz 200, /readyz and webhooks 503 + Retry-After until Kafka is back."""
     import os
 
     import uvicorn
+
+    from payhooks.logs import configure_logging
 
     # uvicorn workers are fresh processes: they read their settings from the environment.
     for name, value in (("KAFKA_BOOTSTRAP", kafka_bootstrap), ("TOPIC_PREFIX", topic_prefix)):
         if value is not None:
             os.environ[f"PAYHOOKS_{name}"] = value
     settings = settings_from()
+    configure_logging(settings.log_format)
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
-        _require_topics(settings)
+        _topics_if_kafka_answers(settings)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # /metrics adds up every worker's numbers (prometheus-client's multiprocess mode).
         import tempfile
@@ -210,12 +214,21 @@ def consumer(
         typer.Option(
             "--metrics-port",
             envvar="PAYHOOKS_CONSUMER_METRICS_PORT",
-            help="Serve Prometheus metrics on this port (off if unset).",
+            help="Serve /healthz, /readyz and Prometheus /metrics on this port (off if unset).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host",
+            envvar="PAYHOOKS_CONSUMER_METRICS_HOST",
+            help="Address of that listener (0.0.0.0 in a container).",
         ),
     ] = None,
 ) -> None:
     """Run one member of the credit consumer group (start more processes to scale out)."""
     from consumer.bootstrap import bootstrap
+    from consumer.entrypoints.probes import Health, serve_probes
     from consumer.entrypoints.worker import main as run_worker
     from payhooks.logs import configure_logging
 
@@ -226,24 +239,39 @@ def consumer(
         redis_url=redis_url,
         topic_prefix=topic_prefix,
         consumer_metrics_port=metrics_port,
+        consumer_metrics_host=metrics_host,
     )
     configure_logging(settings.log_format)
-    _require_topics(settings)
+    health = Health(liveness_seconds=settings.consumer_liveness_seconds)
     if settings.consumer_metrics_port is not None:
-        from consumer.adapters.metrics import serve_metrics
-
-        serve_metrics(settings.consumer_metrics_port)
+        serve_probes(health, settings.consumer_metrics_host, settings.consumer_metrics_port)
     credit_app = bootstrap(settings)
     try:
-        run_worker(credit_app)
+        # Topics are checked inside the worker's connection retries: Kafka may not answer yet.
+        run_worker(credit_app, health, prepare=lambda: _require_topics(settings, timeout=10.0))
     finally:
         credit_app.close()
 
 
-def _require_topics(settings: Settings) -> None:
+def _require_topics(settings: Settings, timeout: float = 30.0) -> None:
     from payhooks.topics import require_topics
 
-    require_topics(settings)
+    require_topics(settings, timeout=timeout)
+
+
+def _topics_if_kafka_answers(settings: Settings) -> None:
+    """The gateway does not wait for Kafka: it serves 503s until Kafka and the topics are there."""
+    import structlog
+    from confluent_kafka import KafkaException
+
+    from payhooks.topics import ensure_topics
+
+    try:
+        ensure_topics(settings, timeout=5.0)
+    except KafkaException as exc:
+        structlog.get_logger("payhooks.gateway").warning(
+            "gateway.kafka_unavailable", detail=str(exc), action="serving 503 until Kafka answers"
+        )
 
 
 @app.command()

@@ -124,7 +124,10 @@ class Settings(KafkaClientSettings):
     consumer_inprocess_attempts: int = Field(default=3, ge=1)
     consumer_inprocess_wait_max_seconds: float = Field(default=0.5, ge=0)
     consumer_redis_retry_after_seconds: float = Field(default=5.0, ge=0)
-    consumer_metrics_port: int | None = None
+    # The consumer's probe + metrics listener (/healthz, /readyz, /metrics; off when no port).
+    consumer_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    consumer_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for kubelet + Prometheus
+    consumer_liveness_seconds: float = Field(default=90.0, gt=0)  # /healthz: last poll within
     consumer_fault_kill_at: str = ""  # test hook: "after_db_commit" | "after_handoff_produce"
 
     state_dir: Path = Path(".payhooks")

@@ -138,12 +138,13 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ..
     return tuple(spec.name for spec in specs)
 
 
-def require_topics(settings: Settings) -> None:
+def require_topics(settings: Settings, *, timeout: float = 30.0) -> None:
     """At process start: create the topics if PAYHOOKS_CREATE_TOPICS, else insist they exist."""
     if settings.create_topics:
-        ensure_topics(settings)
+        ensure_topics(settings, timeout=timeout)
         return
-    missing = [s.name for s in wanted_topics(settings) if s.name not in existing_topics(settings)]
+    existing = existing_topics(settings, timeout=timeout)
+    missing = [s.name for s in wanted_topics(settings) if s.name not in existing]
     if missing:
         raise TopicsMissing(
             f"Kafka at {bootstrap_servers(settings)} has no topic {', '.join(missing)}; "

@@ -24,6 +24,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery, HandOff
 from payhooks.kafka_client import new_consumer, new_producer
@@ -50,6 +51,8 @@ def consumer_settings(settings: Settings, group: str) -> dict[str, Any]:
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": settings.consumer_session_timeout_ms,
         "max.poll.interval.ms": settings.consumer_max_poll_interval_ms,
+        # Per-partition offsets for the lag metrics (consumer/adapters/lag.py), served on poll.
+        "statistics.interval.ms": 15_000,
     }
 
 
@@ -93,8 +96,19 @@ def to_delivery(message: Message) -> Delivery:
 class KafkaChannel:
     """The consumer group member plus its transactional producer."""
 
-    def __init__(self, settings: Settings, group: str, topics: Sequence[str]) -> None:
-        self._consumer = new_consumer(settings, "consumer", consumer_settings(settings, group))
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topics: Sequence[str],
+        lag: LagMetrics | None = None,
+    ) -> None:
+        self._lag = lag or LagMetrics(frozenset())
+        self._consumer = new_consumer(
+            settings,
+            "consumer",
+            {**consumer_settings(settings, group), "stats_cb": self._lag.on_stats},
+        )
         self._producer = new_producer(settings, "consumer", producer_settings(settings, group))
         self._topics = list(topics)
         self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
@@ -141,6 +155,10 @@ class KafkaChannel:
                 log.warning("kafka.error", error=error.str(), code=error.code())
         return deliveries
 
+    def member(self) -> bool:
+        """This member has joined the group (it has a member id from the coordinator)."""
+        return bool(self._consumer.memberid())
+
     def hold(self, delivery: Delivery) -> None:
         """Pause the record's partition and rewind to it; it is fetched again once resumed."""
         tp = TopicPartition(delivery.topic, delivery.partition, delivery.offset)
@@ -184,6 +202,7 @@ class KafkaChannel:
             self._producer.abort_transaction(TIMEOUT)
             self._rewind()
             return False
+        self._lag.committed(offsets)
         return True
 
     def _transact(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,8 @@ class ConsumerMetrics:
     batch_size: Histogram
     rebalances: Counter
     lock_degraded: Counter
+    lag: Gauge
+    retry_waiting: Gauge
 
 
 METRICS = ConsumerMetrics(
@@ -41,8 +43,15 @@ METRICS = ConsumerMetrics(
         "payhooks_consumer_lock_degraded_total",
         "Times Redis was unreachable and credits fell back to database-only locking.",
     ),
+    lag=Gauge(
+        "payhooks_consumer_lag",
+        "Records of an assigned partition not yet settled and committed by this member "
+        "(last stable offset minus committed offset).",
+        ["topic", "partition"],
+    ),
+    retry_waiting=Gauge(
+        "payhooks_consumer_retry_waiting",
+        "Records waiting in a retry topic (its assigned partitions' lag, summed per topic).",
+        ["topic"],
+    ),
 )
-
-
-def serve_metrics(port: int) -> None:
-    start_http_server(port, addr="127.0.0.1")

@@ -6,13 +6,17 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
+from confluent_kafka import KafkaError, KafkaException
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from consumer.adapters.kafka import KafkaChannel
 from consumer.adapters.metrics import METRICS
 from consumer.bootstrap import CreditApp
 from consumer.domain.records import Delivery, gate, next_offsets
+from consumer.entrypoints.probes import Health
 from consumer.service_layer.batch import Result
 
 log = structlog.get_logger("payhooks.consumer")
@@ -68,15 +72,88 @@ def _fault(app: CreditApp, point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def run(app: CreditApp, stop: threading.Event) -> None:
+# Errors no retry will fix: the operator must change the configuration.
+_NOT_TRANSIENT = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.GROUP_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    }
+)
+
+
+def kafka_unavailable(exc: BaseException) -> bool:
+    """A Kafka error that waiting may cure (unreachable, timed out), not a fatal or auth one."""
+    if not isinstance(exc, KafkaException) or not isinstance(exc.args[0], KafkaError):
+        return False
+    error: KafkaError = exc.args[0]
+    return not error.fatal() and error.code() not in _NOT_TRANSIENT
+
+
+def _log_unavailable(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "consumer.kafka_unavailable",
+        attempt=state.attempt_number,
+        retry_in_seconds=round(state.upcoming_sleep, 1),
+        error=str(error),
+    )
+
+
+def connect(
+    app: CreditApp, stop: threading.Event, health: Health, prepare: Callable[[], object]
+) -> KafkaChannel | None:
+    """`prepare()` (e.g. check the topics) and join the group, retrying with capped exponential
+    backoff while Kafka is unreachable; None if asked to stop before it answered."""
     channel = app.channel()
-    channel.start()
+
+    def attempt() -> None:
+        health.beat()
+        prepare()
+        channel.start()
+
+    def sleep(seconds: float) -> None:
+        health.beat()
+        stop.wait(seconds)
+
+    retrying = Retrying(
+        retry=retry_if_exception(kafka_unavailable),
+        wait=wait_exponential_jitter(initial=1, max=30),
+        stop=lambda _: stop.is_set(),
+        sleep=sleep,
+        before_sleep=_log_unavailable,
+        reraise=True,
+    )
+    try:
+        retrying(attempt)
+    except KafkaException:
+        if not stop.is_set():
+            raise
+        channel.close()
+        return None
+    return channel
+
+
+def run(
+    app: CreditApp,
+    stop: threading.Event,
+    health: Health | None = None,
+    prepare: Callable[[], object] = lambda: None,
+) -> None:
+    health = health or Health(liveness_seconds=app.settings.consumer_liveness_seconds)
+    channel = connect(app, stop, health, prepare)
+    if channel is None:
+        return
     log.info("consumer.started", group=app.group, topics=app.source_topics)
     try:
         while not stop.is_set():
             now = now_ms()
             channel.resume_due(now)
             deliveries = channel.poll(app.settings.consumer_batch_size, channel.poll_timeout(now))
+            health.beat(member=channel.member())
             if deliveries:
                 process(app, channel, deliveries)
     finally:
@@ -84,9 +161,11 @@ def run(app: CreditApp, stop: threading.Event) -> None:
         log.info("consumer.stopped", group=app.group)
 
 
-def main(app: CreditApp) -> None:
+def main(
+    app: CreditApp, health: Health | None = None, prepare: Callable[[], object] = lambda: None
+) -> None:
     """SIGTERM/SIGINT: finish the batch in hand, commit it, leave the group, exit 0."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    run(app, stop)
+    run(app, stop, health, prepare)

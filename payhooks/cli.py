@@ -175,7 +175,7 @@ def gateway(
 
     import uvicorn
 
-    from payhooks.logs import configure_logging
+    from payhooks.logs import configure_logging, uvicorn_log_config
 
     # uvicorn workers are fresh processes: they read their settings from the environment.
     for name, value in (("KAFKA_BOOTSTRAP", kafka_bootstrap), ("TOPIC_PREFIX", topic_prefix)):
@@ -196,7 +196,7 @@ def gateway(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_config=uvicorn_log_config(settings.log_format),
         access_log=False,
     )
 
@@ -668,6 +668,11 @@ def bench(
 # --- the one way errors leave the CLI ---------------------------------------------------------
 
 
+# Long-running processes: their stderr is a log stream, so a crash is a JSON line with its
+# traceback. Every other command is for a person: one line, no traceback.
+SERVER_COMMANDS = frozenset({"gateway", "consumer", "api", "sweep"})
+
+
 def main() -> None:
     from payhooks.ops.errors import OpsError
     from payhooks.stack.errors import StackError
@@ -681,8 +686,31 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
-        typer.echo(f"error: {one_line(exc)}", err=True)
+        if _running_a_server():
+            _log_crash(exc)
+        else:
+            typer.echo(f"error: {one_line(exc)}", err=True)
         sys.exit(1)
+
+
+def _running_a_server() -> bool:
+    return len(sys.argv) > 1 and sys.argv[1] in SERVER_COMMANDS
+
+
+def _log_crash(exc: BaseException) -> None:
+    import structlog
+
+    if not structlog.is_configured():
+        from payhooks.logs import configure_logging
+
+        try:
+            log_format = settings_from().log_format
+        except ValueError:  # the settings themselves may be what crashed
+            log_format = "auto"
+        configure_logging(log_format)
+    structlog.get_logger("payhooks").critical(
+        "process.crashed", command=sys.argv[1], error=one_line(exc), exc_info=exc
+    )
 
 
 def one_line(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ import javaproperties
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from payhooks.kafka_logs import client_logging
 from payhooks.settings import KafkaClientSettings
 
 Config = dict[str, Any]
@@ -199,9 +200,14 @@ def bootstrap_servers(settings: KafkaClientSettings) -> str:
 
 
 def _role_config(settings: KafkaClientSettings, role: str, extra: Mapping[str, Any]) -> Config:
-    """The one place every client's configuration passes through. Client-wide hooks (the
-    librdkafka `logger` / `error_cb` routing, #15) belong here, next to `client.id`."""
-    return {**connection_config(settings), "client.id": f"payhooks-{role}", **extra}
+    """The one place every client's configuration passes through. Client-wide hooks live here:
+    librdkafka's log lines and errors go through structlog with the role (payhooks.kafka_logs)."""
+    return {
+        **connection_config(settings),
+        "client.id": f"payhooks-{role}",
+        **client_logging(role),
+        **extra,
+    }
 
 
 def producer_config(

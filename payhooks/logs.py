@@ -1,9 +1,17 @@
-"""structlog set-up: one JSON object per line off a TTY, readable columns on one."""
+"""structlog set-up: one JSON object per line off a TTY, readable columns on one.
+
+Everything a process writes goes through it: payhooks' own events, the standard library's loggers
+(uvicorn's server lines as `log.uvicorn.error`, alembic, …) through `stdlib_formatter`, librdkafka
+through `payhooks.kafka_logs`, and an uncaught exception in any thread as `thread.crashed` with
+its traceback.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+from typing import Any
 
 import structlog
 
@@ -30,11 +38,74 @@ def _redact(_: object, __: str, event: structlog.typing.EventDict) -> structlog.
     return event
 
 
-def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> None:
-    as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+def _as_json(log_format: str) -> bool:
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+
+
+def _renderer(log_format: str) -> structlog.typing.Processor:
+    if _as_json(log_format):
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer()
+
+
+def _foreign_event(
+    _: object, __: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # A standard-library line keeps its text as `message`; its event name is fixed per logger.
+    record = event.get("_record")
+    event["message"] = event.pop("event", "")
+    event["event"] = f"log.{record.name}" if record is not None else "log.stdlib"
+    return event
+
+
+def stdlib_formatter(log_format: str = "auto") -> logging.Formatter:
+    """Renders standard-library log records like structlog's (a `logging.config` factory)."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _redact,
+            structlog.processors.format_exc_info,
+            _renderer(log_format),
+        ],
+        foreign_pre_chain=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _foreign_event,
+        ],
     )
+
+
+def uvicorn_log_config(log_format: str) -> dict[str, Any]:
+    """`uvicorn.run(log_config=…)`: uvicorn's lines (every worker's too) in the same format."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "payhooks": {"()": "payhooks.logs.stdlib_formatter", "log_format": log_format}
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "payhooks",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
+
+
+def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    structlog.get_logger("payhooks").error(
+        "thread.crashed",
+        thread=args.thread.name if args.thread else None,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -42,9 +113,15 @@ def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> No
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
-            renderer,
+            _renderer(log_format),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(stdlib_formatter(log_format))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)  # libraries' info chatter stays out; payhooks uses structlog
+    threading.excepthook = _log_thread_crash

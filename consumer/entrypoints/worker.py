@@ -55,14 +55,16 @@ def log_result(result: Result) -> None:
         "offset": d.offset,
     }
     METRICS.events.labels(result.outcome).inc()
-    if result.handoff is None:
-        log.info(f"credit.{result.outcome}", reason=result.reason or None, **fields)
-        return
-    error = {"error_class": type(result.error).__name__, "error": str(result.error)}
-    if result.outcome == "rejected":
-        log.warning("credit.rejected", reason=result.reason, **fields)
-    name = _EVENT_NAMES.get(result.outcome, "dlq.published")
-    log.warning(name, to_topic=result.handoff.topic, **error, **fields)
+    # Bound, not passed: every line this record causes from here carries its context.
+    with structlog.contextvars.bound_contextvars(**fields):
+        if result.handoff is None:
+            log.info(f"credit.{result.outcome}", reason=result.reason or None)
+            return
+        error = {"error_class": type(result.error).__name__, "error": str(result.error)}
+        if result.outcome == "rejected":
+            log.warning("credit.rejected", reason=result.reason)
+        name = _EVENT_NAMES.get(result.outcome, "dlq.published")
+        log.warning(name, to_topic=result.handoff.topic, **error)
 
 
 def _fault(app: CreditApp, point: str) -> None:

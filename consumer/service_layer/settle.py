@@ -85,11 +85,18 @@ class Settler:
     def _credit(self, items: list[CreditItem]) -> list[CreditOutcome]:
         if not items:
             return []
+        if len(items) == 1:  # a record on its own: what it causes is logged with its context
+            event = items[0].event
+            with structlog.contextvars.bound_contextvars(
+                event_id=event.event_id, reference=event.reference
+            ):
+                try:
+                    return credit_batch(self.new_uow(), items)
+                except Exception as exc:  # noqa: BLE001 - its outcome carries the error on
+                    return [_failed(items[0], exc)]
         try:
             return credit_batch(self.new_uow(), items)
         except Exception as exc:  # noqa: BLE001 - isolated below, never swallowed
-            if len(items) == 1:
-                return [_failed(items[0], exc)]
             log.warning(
                 "credit.batch_fallback",
                 size=len(items),

@@ -74,6 +74,14 @@ def _only_json_lines(log: Path) -> list[dict[str, object]]:
     return parsed
 
 
+def _retried(log: Path, reference: str) -> dict[str, object] | None:
+    for line in log.read_text().splitlines():
+        if '"retry.scheduled"' in line and reference in line:
+            entry: dict[str, object] = json.loads(line)
+            return entry
+    return None
+
+
 def test_gateway_and_consumer_start_without_kafka_then_recover(
     settings: Settings,
     env_for: dict[str, str],
@@ -118,10 +126,15 @@ def test_gateway_and_consumer_start_without_kafka_then_recover(
         wait_http_ok(f"{gateway_url}/readyz", seconds=90)
         assert _webhook(gateway_url, "ref-degraded-2").status_code == 202
         wait_http_ok(f"{probes_url}/readyz", seconds=120)
+        # And the accepted webhook (no payment yet) goes to a retry topic, logged with its context
+        eventually(lambda: _retried(consumer_log, "ref-degraded-2"), seconds=60)
         metrics = httpx.get(f"{probes_url}/metrics", timeout=10).text
-        assert "payhooks_consumer_events_total" in metrics
+        assert 'payhooks_consumer_events_total{outcome="retry"}' in metrics
+        assert "payhooks_consumer_lag{" in metrics
 
     # And what they wrote is one JSON object per line, the Kafka client's complaints included
+    retried = _retried(consumer_log, "ref-degraded-2") or {}
+    assert {"event_id", "topic", "partition", "offset"} <= set(retried)
     consumer_events = {line["event"] for line in _only_json_lines(consumer_log)}
     gateway_events = {line["event"] for line in _only_json_lines(gateway_log)}
     assert {"consumer.kafka_unavailable", "consumer.started"} <= consumer_events

@@ -52,7 +52,7 @@ def consumer_settings(settings: Settings, group: str) -> dict[str, Any]:
         "session.timeout.ms": settings.consumer_session_timeout_ms,
         "max.poll.interval.ms": settings.consumer_max_poll_interval_ms,
         # Per-partition offsets for the lag metrics (consumer/adapters/lag.py), served on poll.
-        "statistics.interval.ms": 15_000,
+        "statistics.interval.ms": 10_000,
     }
 
 

@@ -221,7 +221,7 @@ def consumer(
         str | None,
         typer.Option(
             "--metrics-host",
-            envvar="PAYHOOKS_CONSUMER_METRICS_HOST",
+            envvar="PAYHOOKS_METRICS_HOST",
             help="Address of that listener (0.0.0.0 in a container).",
         ),
     ] = None,
@@ -239,12 +239,12 @@ def consumer(
         redis_url=redis_url,
         topic_prefix=topic_prefix,
         consumer_metrics_port=metrics_port,
-        consumer_metrics_host=metrics_host,
+        metrics_host=metrics_host,
     )
     configure_logging(settings.log_format)
     health = Health(liveness_seconds=settings.consumer_liveness_seconds)
     if settings.consumer_metrics_port is not None:
-        serve_probes(health, settings.consumer_metrics_host, settings.consumer_metrics_port)
+        serve_probes(health, settings.metrics_host, settings.consumer_metrics_port)
     credit_app = bootstrap(settings)
     try:
         # Topics are checked inside the worker's connection retries: Kafka may not answer yet.

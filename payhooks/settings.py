@@ -126,7 +126,9 @@ class Settings(KafkaClientSettings):
     consumer_redis_retry_after_seconds: float = Field(default=5.0, ge=0)
     # The consumer's probe + metrics listener (/healthz, /readyz, /metrics; off when no port).
     consumer_metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    consumer_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, for kubelet + Prometheus
+    # Host of every process's metrics listener (the consumer's also serves its probes there):
+    # 0.0.0.0 in a container, so a kubelet and Prometheus can reach it.
+    metrics_host: str = "127.0.0.1"
     consumer_liveness_seconds: float = Field(default=90.0, gt=0)  # /healthz: last poll within
     consumer_fault_kill_at: str = ""  # test hook: "after_db_commit" | "after_handoff_produce"
 

@@ -100,7 +100,7 @@ def test_gateway_and_consumer_start_without_kafka_then_recover(
         **env_for,
         "PAYHOOKS_KAFKA_BOOTSTRAP": dead_bootstrap,
         "PAYHOOKS_PUBLISH_TIMEOUT_SECONDS": "2",
-        "PAYHOOKS_CONSUMER_METRICS_HOST": "0.0.0.0",  # noqa: S104 - what a pod does
+        "PAYHOOKS_METRICS_HOST": "0.0.0.0",  # noqa: S104 - what a pod does
         "PAYHOOKS_CONSUMER_METRICS_PORT": str(probes_port),
     }
     gateway_url = f"http://127.0.0.1:{gateway_port}"

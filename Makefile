@@ -4,15 +4,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit stack-up stack-down bench clean
+.PHONY: setup lock demo test lint unit stack-up stack-down bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions (hashes checked), then payhooks itself without resolving anything.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=25.1"
-	$(BIN)/pip install -q -e . --group dev
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	touch $@
+
+# After changing a dependency in pyproject.toml: re-resolve uv.lock, re-export the pip files.
+lock: setup
+	$(BIN)/uv lock --python 3.11
+	$(BIN)/uv export --frozen -q --no-dev --no-emit-project -o requirements/runtime.txt
+	$(BIN)/uv export --frozen -q --group dev --no-emit-project -o requirements/dev.txt
 
 demo: setup
 	$(BIN)/payhooks demo

@@ -231,3 +231,22 @@ def produce_in_transaction(
     else:
         producer.flush(30)
         producer.abort_transaction(30)
+
+
+def signed_envelope(provider: str, body: bytes, secret: str) -> WebhookEnvelope:
+    """Any provider's webhook `body`, signed with `secret`, as the gateway publishes it."""
+    scheme = SCHEMES[provider]
+    event_id = f"msg_{uuid.uuid5(uuid.NAMESPACE_URL, body.decode(errors='replace')).hex[:16]}"
+    headers = scheme.sign(body, secret.encode(), now=time.time(), event_id=event_id)
+    event = scheme.parse(body, headers)
+    return WebhookEnvelope(
+        event_id=event.event_id,
+        provider=provider,
+        event_type=event.event_type,
+        reference=event.reference,
+        amount=event.amount,
+        currency=event.currency,
+        received_at=datetime.now(UTC),
+        raw_body=encode_body(body),
+        signature_headers=headers,
+    )

@@ -16,12 +16,13 @@ class ConsumerMetrics:
     lock_degraded: Counter
     lag: Gauge
     retry_waiting: Gauge
+    negative_wallets: Counter
 
 
 METRICS = ConsumerMetrics(
     events=Counter(
         "payhooks_consumer_events_total",
-        "Webhook events by outcome (applied, duplicate, ignored, rejected, retry, dlq).",
+        "Webhook events by outcome (applied, reversed, duplicate, ignored, rejected, retry, dlq).",
         ["outcome"],
     ),
     credit_seconds=Histogram(
@@ -53,5 +54,9 @@ METRICS = ConsumerMetrics(
         "payhooks_consumer_retry_waiting",
         "Records waiting in a retry topic (its assigned partitions' lag, summed per topic).",
         ["topic"],
+    ),
+    negative_wallets=Counter(
+        "payhooks_consumer_negative_wallet_reversals_total",
+        "Refunds / lost disputes that left their wallet below zero (the money had been spent).",
     ),
 )

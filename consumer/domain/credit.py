@@ -11,6 +11,7 @@ from schemas.providers import ProviderEvent
 
 class Verdict(StrEnum):
     APPLY = "applied"
+    REVERSE = "reversed"
     DUPLICATE = "duplicate"
     REJECT = "rejected"
     IGNORE = "ignored"
@@ -23,6 +24,8 @@ class PaymentView:
     currency: str
     state: PaymentState
     credited: bool
+    refunded_amount: int = 0
+    provider: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +35,9 @@ class CreditDecision:
 
 
 def ignored(event: ProviderEvent) -> CreditDecision | None:
-    """Events other than a successful payment never change a payment or a balance: they are
-    recorded and acknowledged, whether or not the payment exists (docs/consumer.md)."""
-    if event.is_successful_payment:
+    """Events other than a successful payment or a reversal never change a payment or a balance:
+    they are recorded and acknowledged, whether or not the payment exists (docs/consumer.md)."""
+    if event.is_successful_payment or event.reversal is not None:
         return None
     return CreditDecision(
         Verdict.IGNORE, f"{event.event_type} (status {event.provider_status}) credits nothing"

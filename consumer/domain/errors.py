@@ -22,6 +22,10 @@ class PaymentNotFound(RetryableError):
     """No payment has this reference yet; initialization may not have committed."""
 
 
+class ReversalBeforeCredit(RetryableError):
+    """The refund or dispute names a payment not credited yet; it waits for the success."""
+
+
 class DependencyUnavailable(RetryableError):
     """PostgreSQL or Redis did not answer."""
 
@@ -36,6 +40,11 @@ class PermanentError(ConsumerError):
 
 class CreditMismatch(PermanentError):
     """The event's amount or currency differs from the initialized payment's."""
+
+
+class ReversalRejected(PermanentError):
+    """The refund or dispute cannot apply: it exceeds what is left of the credit, its currency
+    differs, or the payment was never credited and cannot be."""
 
 
 class IllegalTransition(PermanentError):

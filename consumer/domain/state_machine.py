@@ -1,4 +1,5 @@
-"""The payment state machine: pending → processing → completed | failed."""
+"""The payment state machine: pending → processing → completed | failed, and after money goes
+back: completed → partially_refunded → refunded, and → charged_back from any credited state."""
 
 from __future__ import annotations
 
@@ -12,13 +13,23 @@ class PaymentState(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CHARGED_BACK = "charged_back"
 
 
 _ALLOWED: dict[PaymentState, frozenset[PaymentState]] = {
     PaymentState.PENDING: frozenset({PaymentState.PROCESSING, PaymentState.FAILED}),
     PaymentState.PROCESSING: frozenset({PaymentState.COMPLETED, PaymentState.FAILED}),
-    PaymentState.COMPLETED: frozenset(),
+    PaymentState.COMPLETED: frozenset(
+        {PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED, PaymentState.CHARGED_BACK}
+    ),
     PaymentState.FAILED: frozenset(),
+    PaymentState.PARTIALLY_REFUNDED: frozenset(
+        {PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED, PaymentState.CHARGED_BACK}
+    ),
+    PaymentState.REFUNDED: frozenset(),
+    PaymentState.CHARGED_BACK: frozenset({PaymentState.CHARGED_BACK}),
 }
 
 

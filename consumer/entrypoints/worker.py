@@ -57,6 +57,9 @@ def log_result(result: Result) -> None:
     METRICS.events.labels(result.outcome).inc()
     # Bound, not passed: every line this record causes from here carries its context.
     with structlog.contextvars.bound_contextvars(**fields):
+        if result.wallet_negative:
+            METRICS.negative_wallets.inc()
+            log.warning("reversal.wallet_negative")
         if result.handoff is None:
             log.info(f"credit.{result.outcome}", reason=result.reason or None)
             return

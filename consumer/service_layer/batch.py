@@ -23,12 +23,13 @@ class Result:
     """What became of one record; `outcome` names its log line (`credit.<outcome>`, …)."""
 
     delivery: Delivery
-    outcome: str  # applied | duplicate | ignored | rejected | retry | dlq
+    outcome: str  # applied | reversed | duplicate | ignored | rejected | retry | dlq
     event_id: str | None
     reference: str | None
     reason: str = ""
     handoff: HandOff | None = None
     error: ConsumerError | None = None
+    wallet_negative: bool = False  # a reversal left the wallet below zero
 
 
 @dataclass
@@ -72,6 +73,7 @@ class BatchHandler:
                 item.event.event_id,
                 item.event.reference,
                 outcome.reason,
+                wallet_negative=outcome.wallet_negative,
             )
         assert outcome.error is not None  # an outcome has a verdict or an error
         return self._hand_off(delivery, item, outcome.error, now_ms, outcome.verdict)

@@ -4,7 +4,12 @@ one credit per payment.
 Lock order is fixed for every transaction: payments by id, then wallets by id, then the
 processed_events inbox by event id, so concurrent credits never deadlock. Per-event semantics
 hold inside a batch: each event is decided against the payment as the events before it in the
-same batch left it (a second success for a reference is a duplicate).
+same batch left it (a second success for a reference is a duplicate, a refund after its success
+in the same batch applies).
+
+Reversals (refunds, lost disputes) ride the same transaction: their payments are locked with the
+others (found by reference, or by the provider's transaction id for Stripe), each reversal id is
+checked against the ledger, then one ledger_reversals row per new id debits the wallet.
 """
 
 from __future__ import annotations
@@ -12,9 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from consumer.adapters.repository import EventRecord
+from consumer.adapters.repository import EventRecord, PaymentKey, ReversalRow
 from consumer.domain.credit import PaymentView, Verdict, decide_credit, ignored
-from consumer.domain.errors import ConsumerError, CreditMismatch, PaymentNotFound, PoisonMessage
+from consumer.domain.errors import (
+    ConsumerError,
+    CreditMismatch,
+    PaymentNotFound,
+    PoisonMessage,
+    ReversalRejected,
+)
+from consumer.domain.reversal import decide_reversal, reversed_view
 from consumer.domain.state_machine import PaymentState
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.tables import Payment
@@ -37,6 +49,7 @@ class CreditOutcome:
     event: ProviderEvent
     reason: str = ""
     error: ConsumerError | None = None
+    wallet_negative: bool = False
 
 
 def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> ProviderEvent:
@@ -64,55 +77,149 @@ def _view(payment: Payment) -> PaymentView:
         payment.currency,
         PaymentState(payment.state),
         payment.credited,
+        payment.refunded_amount,
+        payment.provider,
     )
 
 
-def _decide_all(items: Sequence[CreditItem], payments: dict[str, Payment]) -> list[CreditOutcome]:
-    """Decide each event in order against the payment as the earlier events left it."""
-    credited: set[str] = {ref for ref, payment in payments.items() if payment.credited}
-    outcomes: list[CreditOutcome] = []
-    for item in items:
-        event = item.event
-        skip = ignored(event)
-        if skip is not None:
-            outcomes.append(CreditOutcome(skip.verdict, event, skip.reason))
-            continue
-        payment = payments.get(event.reference)
-        if payment is None:
-            error = PaymentNotFound(f"no payment has reference {event.reference!r} yet")
-            outcomes.append(CreditOutcome(None, event, str(error), error))
-            continue
-        view = _view(payment)
-        if event.reference in credited:
-            view = replace(view, state=PaymentState.COMPLETED, credited=True)
+def _acts(item: CreditItem) -> bool:
+    return item.event.is_successful_payment or item.event.reversal is not None
+
+
+def _keys(items: Sequence[CreditItem]) -> list[PaymentKey]:
+    """How each acting event names its payment: our reference, else the provider's txn id."""
+    return [_key(item) for item in items if _acts(item)]
+
+
+def _key(item: CreditItem) -> PaymentKey:
+    event = item.event
+    if event.reference or not event.provider_txn_id:
+        return PaymentKey(reference=event.reference)
+    return PaymentKey(provider=item.envelope.provider, txn_id=event.provider_txn_id)
+
+
+@dataclass
+class _Ledger:
+    """The batch's payments as the events decided so far left them."""
+
+    payments: dict[PaymentKey, Payment]
+    applied_reversals: set[tuple[str, str]]
+    views: dict[int, PaymentView]
+
+    def payment(self, item: CreditItem) -> Payment | None:
+        return self.payments.get(_key(item))
+
+    def view(self, payment: Payment) -> PaymentView:
+        return self.views.setdefault(payment.id, _view(payment))
+
+
+def _not_found(item: CreditItem) -> CreditOutcome:
+    event = item.event
+    named = event.reference or f"{item.envelope.provider} transaction {event.provider_txn_id}"
+    error = PaymentNotFound(f"no payment has reference {named!r} yet")
+    return CreditOutcome(None, event, str(error), error)
+
+
+def _decide_one(item: CreditItem, ledger: _Ledger) -> CreditOutcome:
+    event = item.event
+    payment = ledger.payment(item)
+    if payment is None:
+        return _not_found(item)
+    view = ledger.view(payment)
+    if event.reversal is None:
         decision = decide_credit(view, event)
         if decision.verdict is Verdict.APPLY:
-            credited.add(event.reference)
-        outcomes.append(CreditOutcome(decision.verdict, event, decision.reason))
+            ledger.views[payment.id] = replace(view, state=PaymentState.COMPLETED, credited=True)
+        return CreditOutcome(decision.verdict, event, decision.reason)
+    key = (item.envelope.provider, event.reversal.reversal_id)
+    reversal = decide_reversal(
+        view,
+        event,
+        provider=item.envelope.provider,
+        already_applied=key in ledger.applied_reversals,
+    )
+    if reversal.wait is not None:
+        return CreditOutcome(None, event, str(reversal.wait), reversal.wait)
+    if reversal.verdict is Verdict.REVERSE:
+        ledger.applied_reversals.add(key)
+        ledger.views[payment.id] = reversed_view(view, event.reversal.kind, event.amount or 0)
+    return CreditOutcome(reversal.verdict, event, reversal.reason)
+
+
+def _decide_all(items: Sequence[CreditItem], ledger: _Ledger) -> list[CreditOutcome]:
+    """Decide each event in order against the payment as the earlier events left it."""
+    outcomes: list[CreditOutcome] = []
+    for item in items:
+        skip = ignored(item.event)
+        if skip is not None:
+            outcomes.append(CreditOutcome(skip.verdict, item.event, skip.reason))
+        else:
+            outcomes.append(_decide_one(item, ledger))
     return outcomes
+
+
+def _reversal_rows(
+    items: Sequence[CreditItem], outcomes: Sequence[CreditOutcome], ledger: _Ledger
+) -> list[ReversalRow]:
+    rows: list[ReversalRow] = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        reversal = item.event.reversal
+        payment = ledger.payment(item)
+        if outcome.verdict is not Verdict.REVERSE or reversal is None or payment is None:
+            continue
+        rows.append(
+            ReversalRow(
+                payment=payment,
+                provider=item.envelope.provider,
+                reversal_id=reversal.reversal_id,
+                kind=reversal.kind.value,
+                amount=item.event.amount or 0,
+                event_id=item.event.event_id,
+                state_after=ledger.views[payment.id].state.value,
+            )
+        )
+    return rows
 
 
 def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOutcome]:
     """Settle `items` in one transaction; outcomes in the same order. Nothing is written for an
     event whose outcome carries an error (it is retried); rejections are flagged and recorded."""
     with uow:
-        payments = uow.ledger.lock_payments(
-            i.event.reference for i in items if i.event.is_successful_payment
+        payments = uow.ledger.lock_payments_by(_keys(items))
+        ledger = _Ledger(
+            payments,
+            uow.ledger.applied_reversals(
+                (i.envelope.provider, i.event.reversal.reversal_id)
+                for i in items
+                if i.event.reversal is not None
+            ),
+            {},
         )
-        outcomes = _decide_all(items, payments)
-        to_apply = [o for o in outcomes if o.verdict is Verdict.APPLY]
-        credits = [(payments[o.event.reference], o.event.event_id) for o in to_apply]
-        uow.ledger.lock_wallets(payment.wallet_id for payment, _ in credits)
-        uow.ledger.add_credits(credits)
-        for outcome in outcomes:
+        outcomes = _decide_all(items, ledger)
+        credits = [
+            (ledger.payments[_key(item)], o.event.event_id, o.event.provider_txn_id)
+            for item, o in zip(items, outcomes, strict=True)
+            if o.verdict is Verdict.APPLY
+        ]
+        reversals = _reversal_rows(items, outcomes, ledger)
+        uow.ledger.lock_wallets(
+            [payment.wallet_id for payment, _, _ in credits]
+            + [row.payment.wallet_id for row in reversals]
+        )
+        uow.ledger.add_credits([(payment, event_id) for payment, event_id, _ in credits])
+        uow.ledger.set_provider_txn_ids(
+            (payment.id, txn_id) for payment, _, txn_id in credits if txn_id
+        )
+        negative = uow.ledger.add_reversals(reversals)
+        for item, outcome in zip(items, outcomes, strict=True):
             if outcome.verdict is Verdict.REJECT:
-                uow.ledger.flag_payment(payments[outcome.event.reference].id, outcome.reason)
+                uow.ledger.flag_payment(ledger.payments[_key(item)].id, outcome.reason)
         uow.ledger.record_events(
             EventRecord(
                 event_id=o.event.event_id,
                 provider=item.envelope.provider,
                 event_type=o.event.event_type,
-                reference=o.event.reference,
+                reference=o.event.reference or _reference_of(item, ledger),
                 outcome=o.verdict.value,
                 detail=o.reason or None,
             )
@@ -120,13 +227,30 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             if o.verdict is not None
         )
         uow.commit()
-    return [_with_rejection_error(o) for o in outcomes]
+    return [_finished(item, o, ledger, negative) for item, o in zip(items, outcomes, strict=True)]
+
+
+def _reference_of(item: CreditItem, ledger: _Ledger) -> str:
+    payment = ledger.payment(item) if _acts(item) else None
+    return payment.reference if payment is not None else ""
+
+
+def _finished(
+    item: CreditItem, outcome: CreditOutcome, ledger: _Ledger, negative: set[int]
+) -> CreditOutcome:
+    if outcome.verdict is Verdict.REVERSE:
+        payment = ledger.payment(item)
+        return replace(
+            outcome, wallet_negative=payment is not None and payment.wallet_id in negative
+        )
+    return _with_rejection_error(outcome)
 
 
 def _with_rejection_error(outcome: CreditOutcome) -> CreditOutcome:
     if outcome.verdict is Verdict.REJECT:
+        error_class = ReversalRejected if outcome.event.reversal else CreditMismatch
         return CreditOutcome(
-            outcome.verdict, outcome.event, outcome.reason, CreditMismatch(outcome.reason)
+            outcome.verdict, outcome.event, outcome.reason, error_class(outcome.reason)
         )
     return outcome
 

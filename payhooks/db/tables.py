@@ -11,17 +11,34 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PAYMENT_STATES = ("pending", "processing", "completed", "failed")
+PAYMENT_STATES = (
+    "pending",
+    "processing",
+    "completed",
+    "failed",
+    "partially_refunded",
+    "refunded",
+    "charged_back",
+)
+CREDITED_STATES = ("completed", "partially_refunded", "refunded", "charged_back")
+REVERSAL_KINDS = ("refund", "chargeback")
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -51,12 +68,12 @@ class User(Base):
 
 
 class Wallet(Base):
-    """One balance per (user, currency), in minor units."""
+    """One balance per (user, currency), in minor units. A reversal may take it below zero (the
+    money already left); `payhooks reconcile` reports such wallets as findings."""
 
     __tablename__ = "wallets"
     __table_args__ = (
         UniqueConstraint("user_id", "currency", name="uq_wallets_user_currency"),
-        CheckConstraint("balance >= 0", name="balance_not_negative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
     )
 
@@ -75,11 +92,30 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(f"state IN ({_sql_list(PAYMENT_STATES)})", name="state_known"),
         CheckConstraint(
-            "state IN ('pending', 'processing', 'completed', 'failed')", name="state_known"
+            f"NOT credited OR state IN ({_sql_list(CREDITED_STATES)})",
+            name="credited_means_completed",
         ),
-        CheckConstraint("NOT credited OR state = 'completed'", name="credited_means_completed"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunded_within_amount"
+        ),
+        CheckConstraint("refunded_amount = 0 OR credited", name="reversed_means_credited"),
+        CheckConstraint(
+            "state NOT IN ('partially_refunded', 'refunded', 'charged_back') "
+            "OR refunded_amount > 0",
+            name="reversed_state_has_reversals",
+        ),
+        CheckConstraint(
+            "state <> 'refunded' OR refunded_amount = amount", name="refunded_is_whole"
+        ),
+        Index(
+            "ix_payments_provider_txn_id",
+            "provider",
+            "provider_txn_id",
+            postgresql_where=text("provider_txn_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -90,7 +126,7 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(320))
-    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    state: Mapped[str] = mapped_column(String(32), default="pending", server_default="pending")
     credited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     authorization_url: Mapped[str | None] = mapped_column(Text)
@@ -101,6 +137,10 @@ class Payment(Base):
         DateTime(timezone=True), server_default=_now(), onupdate=_now()
     )
     processing_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Σ of the payment's ledger_reversals rows, kept by the database's trigger (migration 0003).
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The provider's own id of the paid transaction (Stripe's PaymentIntent), stored at credit time.
+    provider_txn_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class LedgerTransaction(Base):
@@ -116,6 +156,31 @@ class LedgerTransaction(Base):
     reference: Mapped[str] = mapped_column(String(100), unique=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    event_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class LedgerReversal(Base):
+    """One row per provider refund or lost dispute: it debits the wallet, once per provider id
+    (UNIQUE(provider, reversal_id)). A trigger adds `amount` to the payment's `refunded_amount`,
+    whose CHECK keeps the sum of reversals within the credited amount."""
+
+    __tablename__ = "ledger_reversals"
+    __table_args__ = (
+        UniqueConstraint("provider", "reversal_id", name="uq_ledger_reversals_provider_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
+        CheckConstraint(f"kind IN ({_sql_list(REVERSAL_KINDS)})", name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    reversal_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     event_id: Mapped[str] = mapped_column(String(255))

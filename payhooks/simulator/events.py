@@ -105,3 +105,114 @@ def non_payment_body(provider: str) -> bytes:
         "standard": {"type": "transfer.created", "data": {"status": "created"}},
     }
     return json.dumps(bodies[provider]).encode()
+
+
+# --- money going back: refunds and lost disputes (docs/providers.md) ---------------------------
+
+
+def _paystack_reversal(kind: str, reference: str, amount: int, currency: str, rid: str) -> Any:
+    if kind == "refund":
+        return {
+            "event": "refund.processed",
+            "data": {
+                "id": zlib.crc32(rid.encode()),
+                "status": "processed",
+                "transaction_reference": reference,
+                "refund_reference": rid,
+                "amount": amount,
+                "currency": currency,
+            },
+        }
+    return {
+        "event": "charge.dispute.resolve",
+        "data": {
+            "id": zlib.crc32(rid.encode()),
+            "status": "resolved",
+            "resolution": "merchant-accepted",
+            "refund_amount": amount,
+            "currency": currency,
+            "transaction": {"id": 302961, "reference": reference, "amount": amount},
+        },
+    }
+
+
+def _stripe_reversal(kind: str, reference: str, amount: int, currency: str, rid: str) -> Any:
+    # Refunds and disputes carry no metadata of ours: they name the PaymentIntent.
+    obj: dict[str, Any] = {
+        "id": rid,
+        "amount": amount,
+        "currency": currency.lower(),
+        "payment_intent": f"pi_{reference}",
+        "metadata": {},
+    }
+    if kind == "refund":
+        event, obj = "refund.updated", {**obj, "object": "refund", "status": "succeeded"}
+    else:
+        event, obj = "charge.dispute.closed", {**obj, "object": "dispute", "status": "lost"}
+    return {
+        "id": f"evt_{rid}",
+        "object": "event",
+        "type": event,
+        "created": 1_800_000_000,
+        "data": {"object": obj},
+    }
+
+
+def _flutterwave_reversal(kind: str, reference: str, amount: int, currency: str, rid: str) -> Any:
+    event, status = (
+        ("refund.completed", "completed")
+        if kind == "refund"
+        else (
+            "chargeback.updated",
+            "lost",
+        )
+    )
+    return {
+        "event": event,
+        "data": {
+            "id": zlib.crc32(rid.encode()),
+            "tx_ref": reference,
+            "tx_id": zlib.crc32(f"{reference}|charge.completed".encode()),
+            "amount": float(to_major_units(amount, currency)),
+            "currency": currency,
+            "status": status,
+            "created_at": "2026-11-27T11:00:00.000Z",
+        },
+    }
+
+
+def _standard_reversal(kind: str, reference: str, amount: int, currency: str, rid: str) -> Any:
+    event, id_field = (
+        ("payment.refunded", "refund_id")
+        if kind == "refund"
+        else ("payment.charged_back", "dispute_id")
+    )
+    return {
+        "type": event,
+        "timestamp": "2026-11-27T11:00:00Z",
+        "data": {"reference": reference, "amount": amount, "currency": currency, id_field: rid},
+    }
+
+
+_REVERSALS = {
+    "paystack": _paystack_reversal,
+    "stripe": _stripe_reversal,
+    "flutterwave": _flutterwave_reversal,
+    "standard": _standard_reversal,
+}
+
+
+def reversal_body(
+    provider: str,
+    reference: str,
+    amount: int,
+    currency: str,
+    *,
+    reversal_id: str,
+    kind: str = "refund",
+) -> bytes:
+    """The bytes `provider` posts when `amount` of payment `reference` is refunded
+    (`kind="refund"`) or lost in a dispute (`kind="chargeback"`); `reversal_id` is the provider's
+    id of the refund or dispute."""
+    build = _REVERSALS[provider]
+    return json.dumps(build(kind, reference, amount, currency, reversal_id)).encode()

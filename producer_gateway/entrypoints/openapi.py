@@ -117,6 +117,10 @@ _PAYMENT = {
                     "properties": {
                         **_PAYMENT_CREATED["properties"],  # type: ignore[dict-item]
                         "credited": {"type": "boolean"},
+                        "refunded_amount": {
+                            "type": "integer",
+                            "description": "refunds and lost disputes so far, minor units",
+                        },
                         "created_at": {"type": "string", "format": "date-time"},
                         "completed_at": {"type": ["string", "null"], "format": "date-time"},
                     },

@@ -25,6 +25,7 @@ def payment_view(sessions: sessionmaker[Session], reference: str) -> dict[str, A
         "reference": payment.reference,
         "state": payment.state,
         "credited": payment.credited,
+        "refunded_amount": payment.refunded_amount,
         "user_id": external_id,
         "amount": payment.amount,
         "currency": payment.currency,

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
@@ -41,12 +42,29 @@ class ProviderPayload(BaseModel):
 M = TypeVar("M", bound=ProviderPayload)
 
 
+class ReversalKind(StrEnum):
+    REFUND = "refund"
+    CHARGEBACK = "chargeback"
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    """Money going back: a provider refund or a lost dispute, named by the provider's own id
+    (a refund id, a dispute id), which is what makes it apply once however often it comes."""
+
+    kind: ReversalKind
+    reversal_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderEvent:
     """A provider's webhook reduced to what payhooks acts on.
 
     `reference` is "" for events that concern no payment (transfers, customers, ...): they are
     still published, keyed by their event id, and the consumer decides what to do with them.
+    A reversal (`reversal` set) carries the reversed amount in `amount`; it names its payment by
+    `reference` or, where the provider only gives its own id (Stripe), by `provider_txn_id`.
+    On a successful payment `provider_txn_id` is the provider's id of the paid transaction.
     """
 
     event_id: str
@@ -60,6 +78,10 @@ class ProviderEvent:
     # The provider's own id for the charge (Paystack/Flutterwave `data.id`, Stripe's object id):
     # binds the payment to one provider-side transaction once known.
     transaction_id: str | None = None
+    reversal: Reversal | None = None
+    # What the provider's refunds/disputes name the paid transaction by (Stripe: the
+    # PaymentIntent, also for Checkout Sessions); stored on the payment at credit time.
+    provider_txn_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +251,34 @@ def to_major_units(amount: int, currency: str) -> Decimal:
 def body_event_id(provider: str, raw_body: bytes) -> str:
     """Last-resort event id for an event naming neither itself nor a payment: the body hash."""
     return deterministic_event_id(provider, "body", hashlib.sha256(raw_body).hexdigest())
+
+
+def require_reversal_fields(
+    provider: str,
+    event_type: str,
+    *,
+    payment: str,
+    reversal_id: str,
+    amount: int | None,
+    currency: str | None,
+) -> None:
+    """A refund or lost dispute must name its payment, its own id, amount and currency: 400."""
+    missing = [
+        name
+        for name, value in (
+            ("the payment", payment),
+            ("a refund/dispute id", reversal_id),
+            ("amount", amount),
+            ("currency", currency),
+        )
+        if value in (None, "")
+    ]
+    if missing:
+        raise MalformedPayload(
+            f"{provider} {event_type} webhook lacks {', '.join(missing)}; it cannot be reversed"
+        )
+    if amount is not None and amount <= 0:
+        raise MalformedPayload(f"{provider} {event_type} webhook amount must be positive")
 
 
 def require_payment_fields(

@@ -8,6 +8,11 @@ credits only once Flutterwave's verify API confirms it (docs/security.md). The h
 secret itself: it is never kept in the envelope, so it never reaches Kafka.
 Flutterwave sends amounts in MAJOR units (`"amount": 1500.5`); they are converted to minor units
 here so every amount inside payhooks is an int of minor units.
+
+Reversals (docs/providers.md; Flutterwave's refund/chargeback webhooks are thinly documented, so
+this follows the event names of its webhook reference and the v3 payload shape): `refund.completed`
+(the refund's `data.id`, the payment's `data.tx_ref` or its transaction id `data.tx_id`, the
+refunded `data.amount` in major units) and `chargeback.created|updated` with `data.status` `lost`.
 """
 
 from __future__ import annotations
@@ -30,18 +35,23 @@ from schemas.providers.base import (
     ProviderIntId,
     ProviderPayload,
     Reference,
+    Reversal,
+    ReversalKind,
     Status,
     Verified,
     body_event_id,
     first_match,
     parse_model,
     require_payment_fields,
+    require_reversal_fields,
     to_minor_units,
 )
 
 HASH_HEADER = "verif-hash"
 SIGNATURE_HEADER = "flutterwave-signature"
 SUCCESS_EVENT = "charge.completed"
+REFUND_EVENT = "refund.completed"
+CHARGEBACK_EVENTS = frozenset({"chargeback.created", "chargeback.updated"})
 
 
 class FlutterwaveData(ProviderPayload):
@@ -52,6 +62,7 @@ class FlutterwaveData(ProviderPayload):
     currency: Currency | None = None
     status: Status | None = None
     created_at: datetime | None = None
+    tx_id: ProviderIntId | ProviderId | None = None
 
 
 class FlutterwaveWebhook(ProviderPayload):
@@ -61,6 +72,17 @@ class FlutterwaveWebhook(ProviderPayload):
 
 def body_signature(secret: bytes, raw_body: bytes) -> str:
     return base64.b64encode(hmac.new(secret, raw_body, hashlib.sha256).digest()).decode()
+
+
+def _reversal(payload: FlutterwaveWebhook) -> Reversal | None:
+    data = payload.data
+    if data.id is None:
+        return None
+    if payload.event == REFUND_EVENT and data.status in ("completed", "successful"):
+        return Reversal(ReversalKind.REFUND, f"refund:{data.id}")
+    if payload.event in CHARGEBACK_EVENTS and data.status == "lost":
+        return Reversal(ReversalKind.CHARGEBACK, f"chargeback:{data.id}")
+    return None
 
 
 class FlutterwaveScheme:
@@ -112,8 +134,21 @@ class FlutterwaveScheme:
         successful = payload.event == SUCCESS_EVENT and data.status == "successful"
         if successful:
             require_payment_fields(self.name, payload.event, reference, amount, data.currency)
+        reversal = _reversal(payload)
+        if reversal is not None:
+            require_reversal_fields(
+                self.name,
+                payload.event,
+                payment=reference or str(data.tx_id or ""),
+                reversal_id=reversal.reversal_id,
+                amount=amount,
+                currency=data.currency,
+            )
+        txn_id = data.id if successful else data.tx_id
         return ProviderEvent(
-            event_id=f"flw-{data.id}"
+            event_id=f"flw-{reversal.reversal_id}"
+            if reversal is not None
+            else f"flw-{data.id}"
             if data.id is not None
             else body_event_id(self.name, raw_body),
             event_type=payload.event,
@@ -124,6 +159,8 @@ class FlutterwaveScheme:
             occurred_at=data.created_at,
             is_successful_payment=successful,
             transaction_id=str(data.id) if data.id is not None else None,
+            reversal=reversal,
+            provider_txn_id=str(txn_id)[:255] if txn_id is not None else None,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

@@ -6,6 +6,8 @@ Payhooks' payload convention for this scheme (documented in docs/providers.md):
 `{"type": "payment.succeeded" | "payment.failed" | …, "timestamp": "<ISO 8601>",
   "data": {"reference": "…", "amount": <int minor units>, "currency": "NGN", "status": "…"}}`.
 Only `payment.succeeded` credits. The event id is the `webhook-id` header.
+Reversals: `payment.refunded` (`data.refund_id`, the refunded `data.amount`) and
+`payment.charged_back` (`data.dispute_id`, the amount lost) debit the wallet once per id.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from schemas.providers.base import (
     ProviderId,
     ProviderPayload,
     Reference,
+    Reversal,
+    ReversalKind,
     Status,
     Verified,
     check_timestamp,
@@ -33,6 +37,7 @@ from schemas.providers.base import (
     parse_model,
     require_header,
     require_payment_fields,
+    require_reversal_fields,
     unix_seconds,
 )
 
@@ -41,6 +46,8 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 SUCCESS_EVENT = "payment.succeeded"
+REFUND_EVENT = "payment.refunded"
+CHARGEBACK_EVENT = "payment.charged_back"
 
 
 class StandardData(ProviderPayload):
@@ -49,6 +56,8 @@ class StandardData(ProviderPayload):
     amount: MinorUnits | None = None
     currency: Currency | None = None
     status: Status | None = None
+    refund_id: ProviderId | None = None
+    dispute_id: ProviderId | None = None
 
 
 class StandardWebhook(ProviderPayload):
@@ -78,6 +87,16 @@ def _given_signatures(header: str) -> list[str]:
         for version, _, signature in (part.partition(",") for part in header.split())
         if version == "v1" and signature
     ]
+
+
+def _reversal(event_type: str, data: StandardData) -> Reversal | None:
+    if event_type == REFUND_EVENT:
+        return Reversal(ReversalKind.REFUND, f"refund:{data.refund_id}" if data.refund_id else "")
+    if event_type == CHARGEBACK_EVENT:
+        return Reversal(
+            ReversalKind.CHARGEBACK, f"dispute:{data.dispute_id}" if data.dispute_id else ""
+        )
+    return None
 
 
 class StandardScheme:
@@ -126,6 +145,16 @@ class StandardScheme:
         successful = payload.type == SUCCESS_EVENT
         if successful:
             require_payment_fields(self.name, payload.type, reference, data.amount, data.currency)
+        reversal = _reversal(payload.type, data)
+        if reversal is not None:
+            require_reversal_fields(
+                self.name,
+                payload.type,
+                payment=reference,
+                reversal_id=reversal.reversal_id,
+                amount=data.amount,
+                currency=data.currency,
+            )
         return ProviderEvent(
             event_id=msg_id,
             event_type=payload.type,
@@ -136,6 +165,7 @@ class StandardScheme:
             occurred_at=payload.timestamp,
             is_successful_payment=successful,
             transaction_id=data.id,
+            reversal=reversal,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

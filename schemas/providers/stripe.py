@@ -3,6 +3,13 @@
 The key is the endpoint secret exactly as Stripe shows it (`whsec_…`, not decoded). Any `v1`
 matching any configured secret passes (Stripe sends several during its own secret rollover).
 The payment reference is `data.object.metadata.reference`, which payhooks sets at initialization.
+
+Reversals (docs/providers.md): `refund.created` / `refund.updated` with a Refund whose status is
+`succeeded` (keyed by the refund id `re_…`); `charge.refunded` with its newest refund embedded in
+`refunds.data` (older API versions; newer ones omit the list, so subscribe to `refund.*`);
+`charge.dispute.closed` with status `lost` (keyed by the dispute id `dp_…`). Refunds and disputes
+carry no metadata of ours: they name the PaymentIntent (`payment_intent`), which payhooks stores
+on the payment when the success is credited.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from schemas.providers.base import (
     ProviderEvent,
     ProviderId,
     ProviderPayload,
+    Reversal,
+    ReversalKind,
     Status,
     Verified,
     check_timestamp,
@@ -29,16 +38,33 @@ from schemas.providers.base import (
     parse_model,
     require_header,
     require_payment_fields,
+    require_reversal_fields,
     unix_seconds,
 )
 
 SIGNATURE_HEADER = "stripe-signature"
 SUCCESS_EVENTS = frozenset({"payment_intent.succeeded", "checkout.session.completed"})
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refunded"})
+DISPUTE_CLOSED_EVENT = "charge.dispute.closed"
+
+
+class StripeRefund(ProviderPayload):
+    id: ProviderId | None = None
+    amount: MinorUnits | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
+    status: Status | None = None
+
+
+class StripeRefundList(ProviderPayload):
+    data: list[StripeRefund] = Field(default_factory=list, max_length=1000)
 
 
 class StripeObject(ProviderPayload):
     id: ProviderId | None = None
     object: Status | None = None
+    payment_intent: ProviderId | None = None
+    charge: ProviderId | None = None
+    refunds: StripeRefundList | None = None
     amount: MinorUnits | None = None
     amount_received: MinorUnits | None = None
     amount_total: MinorUnits | None = None
@@ -105,6 +131,60 @@ def _is_paid(event_type: str, obj: StripeObject) -> bool:
     return False
 
 
+def _paid_intent(event_type: str, obj: StripeObject) -> str | None:
+    """The PaymentIntent a success paid: the event's object, or the session's intent."""
+    return obj.id if event_type == "payment_intent.succeeded" else obj.payment_intent
+
+
+def _refund_of(event: StripeEvent) -> StripeRefund | None:
+    """The refund an event reports, if it is one that moved money back (status succeeded)."""
+    obj = event.data.object
+    if event.type == "charge.refunded":
+        newest = obj.refunds.data[0] if obj.refunds and obj.refunds.data else None
+        return newest if newest is not None and newest.status == "succeeded" else None
+    if obj.status != "succeeded":
+        return None
+    return StripeRefund(id=obj.id, amount=obj.amount, currency=obj.currency, status=obj.status)
+
+
+def _reversal_event(event: StripeEvent) -> ProviderEvent:
+    obj = event.data.object
+    if event.type == DISPUTE_CLOSED_EVENT:
+        found = (
+            StripeRefund(id=obj.id, amount=obj.amount, currency=obj.currency)
+            if obj.status == "lost"
+            else None
+        )
+        kind = ReversalKind.CHARGEBACK
+    else:
+        found, kind = _refund_of(event), ReversalKind.REFUND
+    intent = obj.payment_intent
+    currency = (found.currency if found and found.currency else obj.currency) or None
+    reversal = None
+    if found is not None:
+        require_reversal_fields(
+            "stripe",
+            event.type,
+            payment=str(obj.metadata.get("reference") or intent or ""),
+            reversal_id=found.id or "",
+            amount=found.amount,
+            currency=currency,
+        )
+        reversal = Reversal(kind, found.id or "")
+    return ProviderEvent(
+        event_id=event.id,
+        event_type=event.type,
+        reference=str(obj.metadata.get("reference") or ""),
+        amount=found.amount if found else obj.amount,
+        currency=currency.upper() if currency else None,
+        provider_status=obj.status,
+        occurred_at=datetime.fromtimestamp(event.created, UTC) if event.created else None,
+        is_successful_payment=False,
+        reversal=reversal,
+        provider_txn_id=intent,
+    )
+
+
 class StripeScheme:
     name = "stripe"
     signature_header_names: tuple[str, ...] = (SIGNATURE_HEADER,)
@@ -136,6 +216,8 @@ class StripeScheme:
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         event = parse_model(StripeEvent, raw_body, self.name)
+        if event.type in REFUND_EVENTS or event.type == DISPUTE_CLOSED_EVENT:
+            return _reversal_event(event)
         obj = event.data.object
         reference = _reference(obj.metadata.get("reference"))
         currency = obj.currency.upper() if obj.currency else None
@@ -153,6 +235,7 @@ class StripeScheme:
             occurred_at=datetime.fromtimestamp(event.created, UTC) if event.created else None,
             is_successful_payment=successful,
             transaction_id=obj.id,
+            provider_txn_id=_paid_intent(event.type, obj) if successful else None,
         )
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

@@ -19,11 +19,19 @@ from consumer.bootstrap import CreditApp, bootstrap
 from consumer.entrypoints.worker import run
 from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
 from payhooks.settings import Settings
+from payhooks.simulator.events import reversal_body
 from payhooks.topics import ensure_topics
 from producer_gateway.service_layer.payments import create_payment
 from schemas import headers as h
 from schemas.names import dlq_topic, main_topic, retry_topic
-from tests.helpers import eventually, paystack_envelope_bytes, produce_records, read_committed
+from tests.conftest import PAYSTACK_SECRET
+from tests.helpers import (
+    eventually,
+    paystack_envelope_bytes,
+    produce_records,
+    read_committed,
+    signed_envelope,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -239,3 +247,37 @@ def test_a_later_event_does_not_change_the_result_of_one_waiting_in_a_retry_topi
     with session_factory() as session:
         assert session.scalars(select(Payment.state)).one() == "completed"
         assert sorted(session.scalars(select(ProcessedEvent.outcome))) == ["applied", "ignored"]
+
+
+def test_a_refund_before_its_success_waits_in_retry_then_applies(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    # Given a refund webhook that overtakes its payment's success
+    slow = fast.model_copy(update={"retry_delays": (0.3, 2.0, 5.0)})
+    given_payment(session_factory, "early-refund")
+    refund = signed_envelope(
+        "paystack",
+        reversal_body("paystack", "early-refund", 100_000, "NGN", reversal_id="RF-early"),
+        PAYSTACK_SECRET,
+    )
+    topic = main_topic(fast.topic_prefix)
+    produce_records(fast.kafka_bootstrap, topic, [(b"early-refund", refund.to_bytes())])
+    with capture_logs() as logs, worker(slow):
+        # When it has waited on a retry topic and the success arrives
+        eventually(
+            lambda: any(e.get("error_class") == "ReversalBeforeCredit" for e in logs), seconds=60
+        )
+        success = paystack_envelope_bytes("early-refund")
+        produce_records(fast.kafka_bootstrap, topic, [(b"early-refund", success)])
+        # Then the credit applies, and the refund after it, once
+        eventually(lambda: refunded(session_factory, "early-refund") == 100_000, seconds=60)
+    assert credited_count(session_factory, "early-refund") == 1
+    with session_factory() as session:
+        balance = session.scalars(select(Wallet.balance)).one()
+    assert balance == 400_000
+
+
+def refunded(factory: sessionmaker[Session], reference: str) -> int:
+    with factory() as session:
+        payment = session.scalars(select(Payment).where(Payment.reference == reference)).one()
+        return payment.refunded_amount

@@ -15,12 +15,24 @@ def test_clean_report_is_ok_in_json_and_text() -> None:
     assert report_json(report) == {
         "ok": True,
         "violations": [],
+        "findings": [],
         "counts": {"payments": 10, "completed": 7, "ledger_rows": 7, "wallets": 3},
     }
     assert render_report(report) == (
         f"reconcile: OK - 10 payments (7 completed), 7 ledger rows, 3 wallets; "
         f"all {len(KINDS)} invariants hold"
     )
+
+
+def test_a_negative_wallet_is_a_finding_and_the_report_stays_ok() -> None:
+    negative = Violation("negative_wallet", "user_id", "bob", "NGN wallet balance is -5")
+    report = Report((), COUNTS, (negative,))
+
+    assert report.ok
+    assert report_json(report)["findings"] == [
+        {"kind": "negative_wallet", "user_id": "bob", "detail": "NGN wallet balance is -5"}
+    ]
+    assert "negative_wallet (1): finding, not a violation" in render_report(report)
 
 
 def test_violations_carry_their_subject_under_its_own_key() -> None:

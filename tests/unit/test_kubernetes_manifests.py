@@ -1,0 +1,143 @@
+"""deploy/kubernetes validates against the Kubernetes schemas (kubernetes-validate's bundled,
+offline copies, strict: an unknown field fails too) and keeps the promises docs/deploy.md makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+KUBERNETES_VERSION = "1.30"
+
+
+def documents() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(MANIFESTS.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for document in yaml.safe_load_all(path.read_text()):
+            if document:
+                found.append(
+                    (f"{path.name}:{document['kind']}/{document['metadata']['name']}", document)
+                )
+    return found
+
+
+def by_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for _, doc in documents() if doc["kind"] == kind}
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    template: dict[str, Any] = spec["template"]["spec"]
+    return template
+
+
+def containers() -> list[tuple[str, dict[str, Any]]]:
+    workloads = ("Deployment", "StatefulSet", "Job", "CronJob")
+    return [
+        (name, container)
+        for name, doc in documents()
+        if doc["kind"] in workloads
+        for container in pod_spec(doc)["containers"]
+    ]
+
+
+@pytest.mark.parametrize(("where", "document"), documents(), ids=[w for w, _ in documents()])
+def test_every_manifest_validates_against_the_kubernetes_schema(
+    where: str, document: dict[str, Any]
+) -> None:
+    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_an_invalid_manifest_fails_validation() -> None:
+    # The check above can fail: a typo'd field and a wrong type are both caught.
+    deployment = by_kind("Deployment")["payhooks-gateway"]
+    typo = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSION, strict=True)
+    wrong = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in MANIFESTS.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+def test_the_parts_docs_deploy_md_describes_are_there() -> None:
+    assert {"payhooks-gateway", "payhooks-api"} <= by_kind("Deployment").keys()
+    assert "payhooks-consumer" in by_kind("StatefulSet")
+    assert {"payhooks-migrate", "payhooks-topics"} <= by_kind("Job").keys()
+    assert "payhooks-sweep" in by_kind("CronJob")
+    assert "payhooks-gateway" in by_kind("HorizontalPodAutoscaler")
+    assert {"payhooks-gateway", "payhooks-api", "payhooks-consumer"} <= by_kind(
+        "PodDisruptionBudget"
+    ).keys()
+    args = {
+        name: container.get("args", container.get("command")) for name, container in containers()
+    }
+    assert args["jobs.yaml:Job/payhooks-migrate"] == ["payhooks", "db", "upgrade"]
+    assert args["sweep.yaml:CronJob/payhooks-sweep"] == ["payhooks", "sweep", "--once"]
+
+
+def test_secrets_are_referenced_never_inlined() -> None:
+    assert not by_kind("Secret")
+    for where, container in containers():
+        for variable in container.get("env", []):
+            sensitive = any(
+                word in variable["name"] for word in ("SECRET", "PASSWORD", "TOKEN", "DATABASE_URL")
+            )
+            if sensitive:
+                assert "secretKeyRef" in variable.get("valueFrom", {}), (where, variable["name"])
+    config = by_kind("ConfigMap")["payhooks-config"]["data"]
+    assert not [key for key in config if "SECRET" in key or "PASSWORD" in key]
+
+
+def test_the_consumer_has_a_stable_instance_id_and_a_grace_period_longer_than_a_batch() -> None:
+    consumer = by_kind("StatefulSet")["payhooks-consumer"]
+    spec = pod_spec(consumer)
+    [container] = spec["containers"]
+    instance = next(v for v in container["env"] if v["name"] == "PAYHOOKS_CONSUMER_INSTANCE_ID")
+    assert instance["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # name-<ordinal>
+    transaction_seconds = 30  # PAYHOOKS_CONSUMER_TRANSACTION_TIMEOUT_MS default
+    assert spec["terminationGracePeriodSeconds"] > 2 * transaction_seconds
+
+
+def test_probes_are_wired_to_the_health_endpoints() -> None:
+    for where, container in containers():
+        if "Job" in where:
+            continue
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+
+
+def test_only_the_gateway_takes_connections_from_anywhere() -> None:
+    policies = by_kind("NetworkPolicy")
+    deny = policies["payhooks-default-deny-ingress"]["spec"]
+    assert deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny
+    open_to_all = [
+        name
+        for name, policy in policies.items()
+        for rule in policy["spec"].get("ingress", [])
+        if "from" not in rule
+    ]
+    assert open_to_all == ["payhooks-gateway-public"]
+    gateway_public = policies["payhooks-gateway-public"]["spec"]["podSelector"]["matchLabels"]
+    assert gateway_public == {"app.kubernetes.io/component": "gateway"}
+    [ingress] = by_kind("Ingress").values()
+    backends = {
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"payhooks-gateway"}

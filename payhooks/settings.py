@@ -130,7 +130,6 @@ class Settings(KafkaClientSettings):
     # 0.0.0.0 in a container, so a kubelet and Prometheus can reach it.
     metrics_host: str = "127.0.0.1"
     consumer_liveness_seconds: float = Field(default=90.0, gt=0)  # /healthz: last poll within
-    consumer_fault_kill_at: str = ""  # test hook: "after_db_commit" | "after_handoff_produce"
 
     state_dir: Path = Path(".payhooks")
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

@@ -71,12 +71,14 @@ def eventually(check: Callable[[], Any], *, seconds: float = 60, every: float = 
 
 @contextmanager
 def payhooks_process(
-    args: list[str], env: dict[str, str], log: Path
+    args: list[str], env: dict[str, str], log: Path, *, module: list[str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `payhooks …` process, stopped with SIGTERM (then SIGKILL) at the end."""
+    """A real `payhooks …` process, stopped with SIGTERM (then SIGKILL) at the end. `module`
+    runs another entry point with the same CLI (e.g. `killed_at(...)`)."""
+    launcher = module or ["payhooks"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "payhooks", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *launcher, *args], env=env, stdout=out, stderr=subprocess.STDOUT
         )
         try:
             yield process

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -36,10 +35,10 @@ def process(app: CreditApp, channel: KafkaChannel, deliveries: list[Delivery]) -
     METRICS.batch_size.observe(len(gated.ready))
     with METRICS.credit_seconds.time():
         results = app.handler.handle(gated.ready, now)
-    _fault(app, "after_db_commit")
+    fault_hook("after_db_commit")
     handoffs = [r.handoff for r in results if r.handoff is not None]
     if channel.complete(
-        handoffs, next_offsets(gated.ready), lambda: _fault(app, "after_handoff_produce")
+        handoffs, next_offsets(gated.ready), lambda: fault_hook("after_handoff_produce")
     ):
         for result in results:
             log_result(result)
@@ -70,11 +69,14 @@ def log_result(result: Result) -> None:
         log.warning(name, to_topic=result.handoff.topic, **error)
 
 
-def _fault(app: CreditApp, point: str) -> None:
-    """Test hook: die like `kill -9` at a named point (settings.consumer_fault_kill_at)."""
-    if app.settings.consumer_fault_kill_at == point:
-        log.warning("consumer.fault_injected", point=point)
-        os.kill(os.getpid(), signal.SIGKILL)
+def _no_fault(_point: str) -> None:
+    return None
+
+
+# A test seam, not configuration: called at named points of a batch ("after_db_commit",
+# "after_handoff_produce"). Only code that imports the worker can replace it (the tests'
+# `tests/fault_consumer.py` makes it SIGKILL the process); no setting reaches it.
+fault_hook: Callable[[str], None] = _no_fault
 
 
 # Errors no retry will fix: the operator must change the configuration.

@@ -29,6 +29,12 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.e2e
 
+
+def killed_at(point: str) -> list[str]:
+    """The consumer, SIGKILLed by itself at `point` of a batch (tests/fault_consumer.py)."""
+    return ["tests.fault_consumer", point]
+
+
 FAST = {
     "PAYHOOKS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
     "PAYHOOKS_CONSUMER_INPROCESS_ATTEMPTS": "2",
@@ -152,9 +158,7 @@ def test_a_consumer_killed_mid_batch_after_its_db_commit_credits_exactly_once_af
     env = {**env_for, **FAST}
     # When the first consumer dies like kill -9 after a batch's DB commit, before its offsets
     with payhooks_process(
-        ["consumer"],
-        {**env, "PAYHOOKS_CONSUMER_FAULT_KILL_AT": "after_db_commit"},
-        tmp_path / "killed.log",
+        ["consumer"], env, tmp_path / "killed.log", module=killed_at("after_db_commit")
     ) as killed:
         assert killed.wait(120) == -signal.SIGKILL
     done_before = ledger_rows(session_factory)
@@ -191,9 +195,7 @@ def test_a_kill_between_the_hand_off_publish_and_the_kafka_commit_loses_and_doub
     }
     # When the consumer dies after producing the hand-off but before committing the transaction
     with payhooks_process(
-        ["consumer"],
-        {**env, "PAYHOOKS_CONSUMER_FAULT_KILL_AT": "after_handoff_produce"},
-        tmp_path / "killed.log",
+        ["consumer"], env, tmp_path / "killed.log", module=killed_at("after_handoff_produce")
     ) as killed:
         assert killed.wait(120) == -signal.SIGKILL
     # And a consumer restarts

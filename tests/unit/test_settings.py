@@ -30,3 +30,8 @@ def test_defaults_match_the_contract() -> None:
 def test_bad_durations_say_what_to_write(text: str) -> None:
     with pytest.raises(ValueError, match=r"write e\.g\."):
         parse_duration(text)
+
+
+def test_no_setting_injects_faults() -> None:
+    # Fault injection is a test seam (tests/fault_consumer.py), never production configuration.
+    assert not [name for name in Settings.model_fields if "fault" in name or "kill" in name]

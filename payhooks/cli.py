@@ -64,6 +64,15 @@ def stack_up(
     database_url: DatabaseOpt = None,
     redis_url: RedisOpt = None,
     state_dir: StateOpt = None,
+    kafka_brokers: Annotated[
+        int,
+        typer.Option(
+            "--kafka-brokers",
+            envvar="PAYHOOKS_KAFKA_BROKERS",
+            min=1,
+            help="Brokers of the local KRaft cluster: on the Kafka port and the next ones.",
+        ),
+    ] = 1,
 ) -> None:
     """Start whatever is not already answering; reuse what is."""
     from payhooks.stack import Stack
@@ -74,7 +83,7 @@ def stack_up(
         redis_url=redis_url,
         state_dir=state_dir,
     )
-    _print_status(Stack(settings).up(progress))
+    _print_status(Stack(settings, kafka_brokers=kafka_brokers).up(progress))
 
 
 @stack_app.command("down")
@@ -183,6 +192,7 @@ def gateway(
             os.environ[f"PAYHOOKS_{name}"] = value
     settings = settings_from()
     configure_logging(settings.log_format)
+    _refused_by_kafka(settings, "gateway")
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
         _topics_if_kafka_answers(settings)
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -248,9 +258,29 @@ def consumer(
     credit_app = bootstrap(settings)
     try:
         # Topics are checked inside the worker's connection retries: Kafka may not answer yet.
-        run_worker(credit_app, health, prepare=lambda: _require_topics(settings, timeout=10.0))
+        run_worker(credit_app, health, prepare=lambda: _consumer_prepare(settings))
     finally:
         credit_app.close()
+
+
+def _require_kafka(settings: Settings, role: str) -> None:
+    """Kafka answers and accepts our credentials, or one line and exit ≠ 0."""
+    from payhooks.kafka_client import check_connection
+
+    check_connection(settings, role)
+
+
+def _refused_by_kafka(settings: Settings, role: str) -> None:
+    """Refused credentials / TLS end the process with one line; a Kafka that is merely down
+    does not (the gateway serves 503s, the consumer retries)."""
+    from payhooks.kafka_client import check_connection
+
+    check_connection(settings, role, timeout=5.0, refusal_only=True)
+
+
+def _consumer_prepare(settings: Settings) -> None:
+    _refused_by_kafka(settings, "consumer")
+    _require_topics(settings, timeout=10.0)
 
 
 def _require_topics(settings: Settings, timeout: float = 30.0) -> None:
@@ -322,6 +352,7 @@ def topics_create(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = No
     from payhooks.topics import ensure_topics
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    _require_kafka(settings, "topics")
     for name in ensure_topics(settings):
         typer.echo(name)
 
@@ -332,6 +363,7 @@ def topics_check(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = Non
     from payhooks.topics import check_topics
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    _require_kafka(settings, "topics")
     problems = check_topics(settings)
     for line in problems:
         typer.echo(line)

@@ -14,6 +14,7 @@ Secret values (passwords, keys) never appear in an error message or a log line.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ _JAAS_LOGINS = {
 
 class KafkaConfigError(Exception):
     """The Kafka client configuration cannot be used; the message names the key and the fix."""
+
+
+class KafkaAuthFailed(Exception):
+    """Kafka refused payhooks' credentials or its TLS handshake; retrying will not help."""
+
+
+class KafkaUnreachable(Exception):
+    """No Kafka broker answered in time."""
 
 
 # --- the properties file ---------------------------------------------------------------------
@@ -275,3 +284,48 @@ def new_admin(
         return AdminClient(config)
     except KafkaException as exc:
         raise _rejected(exc, config) from None  # the cause may quote a value
+
+
+# --- the start-up check ------------------------------------------------------------------------
+
+_REFUSALS = {KafkaError._AUTHENTICATION: "SASL authentication", KafkaError._SSL: "TLS"}
+
+
+def _refusal(settings: KafkaClientSettings, error: KafkaError, config: Mapping[str, Any]) -> str:
+    what = _REFUSALS[error.code()]
+    mechanism = config.get("sasl.mechanisms", "")
+    user = config.get("sasl.username")
+    who = f" ({mechanism}, user {user})" if what.startswith("SASL") and user else ""
+    return (
+        f"Kafka at {bootstrap_servers(settings)} refused the connection: {what} failed{who}: "
+        f"{_redacted(error.str(), config)}; check PAYHOOKS_KAFKA_CONFIG_FILE / PAYHOOKS_KAFKA_*"
+    )
+
+
+def check_connection(
+    settings: KafkaClientSettings, role: str, *, timeout: float = 20.0, refusal_only: bool = False
+) -> None:
+    """Fail fast at process start: one line and no reconnect storm when Kafka refuses the
+    credentials or the TLS handshake (librdkafka would otherwise retry them for ever). A Kafka
+    that does not answer within `timeout` is KafkaUnreachable, or nothing if `refusal_only`."""
+    errors: list[KafkaError] = []
+    config = admin_config(settings, role)
+    admin = new_admin(settings, role, {"error_cb": errors.append, "log_level": 0})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=1.0)
+            return
+        except KafkaException:
+            admin.poll(0)  # serves error_cb
+        refused = next((e for e in errors if e.code() in _REFUSALS), None)
+        if refused is not None:
+            raise KafkaAuthFailed(_refusal(settings, refused, config))
+        if time.monotonic() > deadline:
+            if refusal_only:
+                return
+            last = errors[-1].str() if errors else "no answer"
+            raise KafkaUnreachable(
+                f"Kafka at {bootstrap_servers(settings)} did not answer within {timeout:.0f} s "
+                f"({_redacted(last, config)})"
+            )

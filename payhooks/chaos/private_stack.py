@@ -16,17 +16,27 @@ from payhooks.stack import create_database, default_cache_dir
 from payhooks.stack.native import NativeKafka, NativePostgres, NativeRedis
 
 
-def free_port_pair() -> int:
-    """A port whose successor is free too (Kafka's controller listens on the broker port + 1)."""
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports (a private Kafka's brokers and controllers)."""
     for _ in range(50):
         port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two adjacent free ports found for a private Kafka")
+        if all(_bindable(port + offset) for offset in range(1, count)):
+            return port
+    raise RuntimeError(f"no {count} adjacent free ports found for a private Kafka")
+
+
+def free_port_pair() -> int:
+    """A port whose successor is free too (Kafka's controller listens on the broker port + 1)."""
+    return free_port_run(2)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class PrivateStack:

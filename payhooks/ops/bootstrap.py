@@ -8,6 +8,8 @@ import os
 from sqlalchemy import Engine
 
 from payhooks.db.engine import make_engine
+from payhooks.kafka_client import KafkaAuthFailed, KafkaUnreachable, check_connection
+from payhooks.ops.errors import KafkaUnavailable
 from payhooks.ops.kafka_dlq import DlqReader, RetryPublisher
 from payhooks.ops.replay_ledger import ReplayLedger
 from payhooks.ops.service import ReplayPorts
@@ -24,7 +26,18 @@ def current_actor() -> str:
     return f"{name}/{os.getuid()}"
 
 
+def _kafka_answers(settings: Settings) -> None:
+    """Refused credentials or TLS, or no broker at all: one OpsError line, no retry storm."""
+    try:
+        check_connection(settings, "ops", timeout=5.0)
+    except (KafkaAuthFailed, KafkaUnreachable) as exc:
+        raise KafkaUnavailable(
+            f"{exc}; check `payhooks stack status` or --kafka-bootstrap"
+        ) from exc
+
+
 def dlq_reader(settings: Settings) -> DlqReader:
+    _kafka_answers(settings)
     return DlqReader(settings, dlq_topic(settings.topic_prefix))
 
 

@@ -30,6 +30,8 @@ class Service(Protocol):
     name: str
     address: probes.Address
 
+    @property
+    def where(self) -> str: ...
     def answers(self) -> bool: ...
     def owned(self) -> bool: ...
     def start(self, progress: Progress) -> None: ...
@@ -63,12 +65,30 @@ def docker_engine_answers() -> bool:
     return done.returncode == 0
 
 
+def recorded_brokers(state_dir: Path) -> int:
+    """How many Kafka brokers the last `stack up` in `state_dir` started (1 if none said)."""
+    try:
+        return max(1, int((state_dir / "kafka" / "brokers").read_text()))
+    except (OSError, ValueError):
+        return 1
+
+
 class Stack:
-    def __init__(self, settings: Settings, *, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        cache_dir: Path | None = None,
+        kafka_brokers: int | None = None,
+    ) -> None:
         self.settings = settings
         state = settings.state_dir
+        self.brokers = kafka_brokers or recorded_brokers(state)
+        self.kafka = NativeKafka(
+            settings.kafka_bootstrap, state, cache_dir or default_cache_dir(), brokers=self.brokers
+        )
         self.services: tuple[Service, ...] = (
-            NativeKafka(settings.kafka_bootstrap, state, cache_dir or default_cache_dir()),
+            self.kafka,
             NativePostgres(settings.database_url, state),
             NativeRedis(settings.redis_url, state),
         )
@@ -78,27 +98,39 @@ class Stack:
         with ThreadPoolExecutor(len(self.services)) as pool:
             answers = list(pool.map(lambda s: s.answers(), self.services))
         return [
-            ServiceStatus(s.name, str(s.address), ok, s.owned() or self.compose_marker.exists())
+            ServiceStatus(s.name, s.where, ok, s.owned() or self.compose_marker.exists())
             for s, ok in zip(self.services, answers, strict=True)
         ]
 
     def up(self, progress: Progress) -> list[ServiceStatus]:
         missing = [s for s in self.services if not s.answers()]
+        self._check_kafka_size()
         for service in missing:
             if probes.port_open(service.address):
                 raise StackError(
                     f"port {service.address.port} is taken by a program that is not "
                     f"{service.name}: stop it or point PAYHOOKS_* at a free port"
                 )
-        if missing and docker_engine_answers():
+        if missing and docker_engine_answers() and self.brokers == 1:
             self._compose_up([s.name for s in missing], progress)
         elif missing:
             self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+            if self.kafka in missing:
+                self.kafka.dir.mkdir(parents=True, exist_ok=True)
+                (self.kafka.dir / "brokers").write_text(str(self.brokers))
             with ThreadPoolExecutor(len(missing)) as pool:
                 for future in [pool.submit(s.start, progress) for s in missing]:
                     future.result()
         self._ensure_database()
         return self.status()
+
+    def _check_kafka_size(self) -> None:
+        found = probes.kafka_broker_count(str(self.kafka.address))
+        if 0 < found < self.brokers:
+            raise StackError(
+                f"a Kafka of {found} broker(s) already answers at {self.kafka.address}: "
+                "`payhooks stack down` it first, or choose another PAYHOOKS_KAFKA_BOOTSTRAP port"
+            )
 
     def down(self, progress: Progress) -> list[str]:
         if self.compose_marker.exists():
@@ -115,10 +147,20 @@ class Stack:
     def env_lines(self) -> list[str]:
         s = self.settings
         return [
-            f"export PAYHOOKS_KAFKA_BOOTSTRAP={s.kafka_bootstrap}",
+            f"export PAYHOOKS_KAFKA_BOOTSTRAP={self.kafka.bootstrap}",
             f"export PAYHOOKS_DATABASE_URL={s.database_url}",
             f"export PAYHOOKS_REDIS_URL={s.redis_url}",
             f"export PAYHOOKS_TOPIC_PREFIX={s.topic_prefix}",
+            *self._replication_lines(),
+        ]
+
+    def _replication_lines(self) -> list[str]:
+        """A cluster of 3+ brokers gets topics of RF 3 / min ISR 2, as production should."""
+        if self.brokers < 3:
+            return []
+        return [
+            "export PAYHOOKS_TOPIC_REPLICATION_FACTOR=3",
+            "export PAYHOOKS_TOPIC_MIN_INSYNC_REPLICAS=2",
         ]
 
     def _compose_up(self, names: list[str], progress: Progress) -> None:

@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -118,6 +119,10 @@ def stop_pid(pid_file: Path, *, seconds: float = 20) -> bool:
 class NativeRedis:
     name = "redis"
 
+    @property
+    def where(self) -> str:
+        return str(self.address)
+
     def __init__(self, redis_url: str, state_dir: Path) -> None:
         self.url = redis_url
         self.address = probes.redis_address(redis_url)
@@ -168,6 +173,10 @@ class NativeRedis:
 
 class NativePostgres:
     name = "postgres"
+
+    @property
+    def where(self) -> str:
+        return str(self.address)
 
     def __init__(self, database_url: str, state_dir: Path) -> None:
         self.url = database_url
@@ -270,80 +279,158 @@ class NativePostgres:
         return True
 
 
+@dataclass(frozen=True, slots=True)
+class SecureListener:
+    """A SASL_SSL (SCRAM) listener beside the plaintext one, on `port` + the node's index."""
+
+    port: int
+    keystore: Path  # PEM: the private key (PKCS#8) and the certificate chain
+    users: tuple[tuple[str, str], ...] = ()  # SCRAM (name, password) created at format time
+    mechanism: str = "SCRAM-SHA-512"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One KRaft node (broker and controller in one process)."""
+
+    id: int
+    broker: probes.Address
+    controller: probes.Address
+    dir: Path
+    secure_port: int | None = None
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "kafka.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "kafka.log"
+
+
 class NativeKafka:
+    """A KRaft cluster of `brokers` nodes: brokers on the bootstrap port and the next ones;
+    controllers on the broker port + 1 (one node) or on the ports after the brokers' (several)."""
+
     name = "kafka"
 
-    def __init__(self, bootstrap: str, state_dir: Path, cache_dir: Path) -> None:
-        self.bootstrap = bootstrap
+    def __init__(
+        self,
+        bootstrap: str,
+        state_dir: Path,
+        cache_dir: Path,
+        *,
+        brokers: int = 1,
+        secure: SecureListener | None = None,
+    ) -> None:
         self.address = probes.kafka_address(bootstrap)
-        self.controller = probes.Address(self.address.host, self.address.port + 1)
         self.dir = state_dir.resolve() / "kafka"
-        self.data = self.dir / "data"
-        self.pid_file = self.dir / "kafka.pid"
-        self.log = self.dir / "kafka.log"
+        self.secure = secure
+        self.nodes = [self._node(index, brokers) for index in range(brokers)]
+        self.bootstrap = ",".join(str(node.broker) for node in self.nodes)
         self.libs = cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        self.log = self.nodes[0].log
+
+    def _node(self, index: int, brokers: int) -> KafkaNode:
+        host, port = self.address.host, self.address.port
+        controller = port + 1 if brokers == 1 else port + brokers + index
+        return KafkaNode(
+            id=index + 1,
+            broker=probes.Address(host, port + index),
+            controller=probes.Address(host, controller),
+            # One node keeps the layout of a one-broker stack started before clusters existed.
+            dir=self.dir if brokers == 1 else self.dir / f"node-{index + 1}",
+            secure_port=self.secure.port + index if self.secure else None,
+        )
+
+    @property
+    def where(self) -> str:
+        return self.bootstrap
 
     def answers(self) -> bool:
-        return probes.kafka_answers(self.bootstrap)
+        return probes.kafka_broker_count(self.bootstrap) >= len(self.nodes)
 
     def owned(self) -> bool:
-        return pid_alive(self.pid_file) is not None
+        return any(pid_alive(node.pid_file) is not None for node in self.nodes)
 
     def start(self, progress: Progress) -> None:
         java = self._java()
         self._fetch_jars(progress)
-        if probes.port_open(self.controller):
-            raise StackError(
-                f"port {self.controller.port} (Kafka's controller, the broker port + 1) is taken "
-                "by another program: stop it or choose another PAYHOOKS_KAFKA_BOOTSTRAP port"
-            )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        config = self._write_config()
-        if not (self.data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            _run(
-                [
-                    java,
-                    "-cp",
-                    f"{self.libs}/*",
-                    "kafka.tools.StorageTool",
-                    "format",
-                    # One token: a urlsafe id may start with "-", which argparse takes for a flag.
-                    f"--cluster-id={cluster_id}",
-                    "-c",
-                    str(config),
-                    "--standalone",
-                ],
-                what="formatting Kafka storage",
-            )
-        progress(f"starting Kafka {KAFKA_VERSION} (KRaft) on {self.address}…")
+        self._check_ports()
+        cluster_id = self._cluster_id()
+        for node in self.nodes:
+            node.dir.mkdir(parents=True, exist_ok=True)
+            config = self._write_config(node)
+            if not (node.data / "meta.properties").exists():
+                self._format(java, config, cluster_id)
+        progress(f"starting Kafka {KAFKA_VERSION} (KRaft) on {self.bootstrap}…")
+        for node in self.nodes:
+            if pid_alive(node.pid_file) is None:
+                self.start_node(node)
+        wait_until(self._ready_or_dead, seconds=120, what="Kafka", log=self.log)
+
+    def _check_ports(self) -> None:
+        for node in self.nodes:
+            if pid_alive(node.pid_file) is None and probes.port_open(node.controller):
+                raise StackError(
+                    f"port {node.controller.port} (a Kafka controller's) is taken by another "
+                    "program: stop it or choose another PAYHOOKS_KAFKA_BOOTSTRAP port"
+                )
+
+    def _cluster_id(self) -> str:
+        marker = self.dir / "cluster-id"
+        if not marker.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        return marker.read_text().strip()
+
+    def _format(self, java: str, config: Path, cluster_id: str) -> None:
+        # One token: a urlsafe id may start with "-", which argparse takes for a flag.
+        command = [java, "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format"]
+        command += [f"--cluster-id={cluster_id}", "-c", str(config)]
+        if len(self.nodes) == 1:
+            command.append("--standalone")
+        for name, password in self.secure.users if self.secure else ():
+            command += ["--add-scram", f"{self.secure_mechanism}=[name={name},password={password}]"]
+        _run(command, what="formatting Kafka storage")
+
+    @property
+    def secure_mechanism(self) -> str:
+        return self.secure.mechanism if self.secure else ""
+
+    def start_node(self, node: KafkaNode) -> None:
+        """Launch one node's JVM (also how chaos brings a killed broker back)."""
         log4j = resources.files("payhooks.stack.kafka").joinpath("log4j2.yaml")
+        heap = ["-Xms256m", "-Xmx768m"] if len(self.nodes) == 1 else ["-Xms128m", "-Xmx384m"]
         broker = [
-            java,
-            "-Xms256m",
-            "-Xmx768m",
+            self._java(),
+            *heap,
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}",
             "-cp",
             f"{self.libs}/*",
             "kafka.Kafka",
-            str(config),
+            str(node.dir / "server.properties"),
         ]
         # Detached through sh + setsid, as redis-server --daemonize is: the broker outlives this
         # process, and no Popen is left behind for Python to warn about. Each partition holds
         # open files, so the soft limit on them is raised to the hard one first.
         launch = (
             'ulimit -n "$(ulimit -Hn)" 2>/dev/null; '
-            f"setsid {shlex.join(broker)} >>{shlex.quote(str(self.log))} 2>&1 </dev/null & echo $!"
+            f"setsid {shlex.join(broker)} >>{shlex.quote(str(node.log))} 2>&1 </dev/null & echo $!"
         )
         pid = _run(["sh", "-c", launch], what="starting Kafka").strip()
-        self.pid_file.write_text(pid)
-        wait_until(self._ready_or_dead, seconds=90, what="Kafka", log=self.log)
+        node.pid_file.write_text(pid)
 
     def _ready_or_dead(self) -> bool:
-        if pid_alive(self.pid_file) is None:
-            raise StackError(f"Kafka exited during start-up; see {self.log}")
+        for node in self.nodes:
+            if pid_alive(node.pid_file) is None:
+                raise StackError(f"Kafka exited during start-up; see {node.log}")
         return self.answers()
 
     def _java(self) -> str:
@@ -386,32 +473,63 @@ class NativeKafka:
         shutil.rmtree(self.libs, ignore_errors=True)
         staging.rename(self.libs)
 
-    def _write_config(self) -> Path:
-        host, port, cport = self.address.host, self.address.port, self.controller.port
+    def _listeners(self, node: KafkaNode) -> dict[str, str]:
+        host = node.broker.host
+        listeners = {"PLAINTEXT": f"{host}:{node.broker.port}"}
+        if node.secure_port is not None:
+            listeners["SASL_SSL"] = f"{host}:{node.secure_port}"
+        listeners["CONTROLLER"] = str(node.controller)
+        advertised = ",".join(f"{name}://{where}" for name, where in listeners.items())
+        protocols = ",".join(f"{name}:{name}" for name in listeners if name != "CONTROLLER")
         lines = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"{host}:{cport}",
-            "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            "listeners": ",".join(f"{name}://{where}" for name, where in listeners.items()),
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data),
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{protocols}",
+        }
+        if self.secure is not None:
+            mechanism = self.secure.mechanism
+            lines |= {
+                "sasl.enabled.mechanisms": mechanism,
+                f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                ),
+                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location": str(self.secure.keystore),
+            }
+        return lines
+
+    def _quorum(self, node: KafkaNode) -> dict[str, str]:
+        if len(self.nodes) == 1:
+            return {"controller.quorum.bootstrap.servers": str(node.controller)}
+        voters = ",".join(f"{n.id}@{n.controller}" for n in self.nodes)
+        return {"controller.quorum.voters": voters}
+
+    def _write_config(self, node: KafkaNode) -> Path:
+        replicas = str(min(len(self.nodes), 3))
+        min_isr = "2" if len(self.nodes) >= 3 else "1"
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": str(node.id),
+            **self._quorum(node),
+            **self._listeners(node),
+            "log.dirs": str(node.data),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "offsets.topic.replication.factor": replicas,
+            "offsets.topic.num.partitions": "1" if len(self.nodes) == 1 else "6",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": "1" if len(self.nodes) == 1 else "6",
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
             "group.initial.rebalance.delay.ms": "0",
         }
-        config = self.dir / "server.properties"
+        config = node.dir / "server.properties"
         config.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
         return config
 
     def stop(self) -> bool:
-        return stop_pid(self.pid_file, seconds=30)
+        stopped = [stop_pid(node.pid_file, seconds=30) for node in self.nodes]
+        return any(stopped)

@@ -43,16 +43,21 @@ def port_open(address: Address, timeout: float = 0.5) -> bool:
 
 
 def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    return kafka_broker_count(bootstrap, timeout) > 0
+
+
+def kafka_broker_count(bootstrap: str, timeout: float = 3.0) -> int:
+    """How many brokers the cluster at `bootstrap` (plaintext) reports; 0 if none answers."""
     if not port_open(kafka_address(bootstrap)):
-        return False
+        return 0
     from payhooks.kafka_client import new_admin
     from payhooks.settings import KafkaClientSettings
 
     admin = new_admin(KafkaClientSettings.plaintext(bootstrap), "stack", {"log_level": 0})
     try:
-        return bool(admin.list_topics(timeout=timeout).brokers)
+        return len(admin.list_topics(timeout=timeout).brokers)
     except Exception:  # noqa: BLE001 - any failure means "does not answer as Kafka"
-        return False
+        return 0
 
 
 def postgres_answers(database_url: str, timeout: int = 2) -> bool:

@@ -30,10 +30,11 @@ def _kafka_answers(settings: Settings) -> None:
     """Refused credentials or TLS, or no broker at all: one OpsError line, no retry storm."""
     try:
         check_connection(settings, "ops", timeout=5.0)
-    except (KafkaAuthFailed, KafkaUnreachable) as exc:
-        raise KafkaUnavailable(
-            f"{exc}; check `payhooks stack status` or --kafka-bootstrap"
-        ) from exc
+    except KafkaAuthFailed as exc:
+        raise KafkaUnavailable(str(exc)) from exc
+    except KafkaUnreachable as exc:
+        hint = "check `payhooks stack status` or --kafka-bootstrap"
+        raise KafkaUnavailable(f"{exc}; {hint}") from exc
 
 
 def dlq_reader(settings: Settings) -> DlqReader:

@@ -314,7 +314,7 @@ def check_connection(
     deadline = time.monotonic() + timeout
     while True:
         try:
-            admin.list_topics(timeout=1.0)
+            admin.list_topics(timeout=0.25)
             return
         except KafkaException:
             admin.poll(0)  # serves error_cb

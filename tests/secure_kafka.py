@@ -28,6 +28,7 @@ class SecureBroker:
     plain_bootstrap: str  # for the test's own set-up only
     secure_bootstrap: str  # SASL_SSL
     ca: Path
+    log: Path  # the broker's log (its authentication failures are counted there)
 
     def java_properties(self, password: str = PASSWORD) -> str:
         """A client properties file as the Java client (and MSK's SCRAM guide) writes it."""
@@ -102,6 +103,6 @@ def secure_broker(folder: Path) -> Iterator[SecureBroker]:
     kafka = NativeKafka(f"127.0.0.1:{port}", folder, default_cache_dir(), secure=listener)
     kafka.start(lambda _: None)
     try:
-        yield SecureBroker(kafka.bootstrap, f"127.0.0.1:{port + 2}", ca)
+        yield SecureBroker(kafka.bootstrap, f"127.0.0.1:{port + 2}", ca, kafka.log)
     finally:
         kafka.stop()

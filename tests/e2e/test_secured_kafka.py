@@ -145,4 +145,6 @@ def test_a_wrong_password_is_one_line_naming_the_broker_and_sasl_without_a_retry
     assert broker.secure_bootstrap in line
     assert "SASL authentication failed (SCRAM-SHA-512, user payhooks-app)" in line
     assert "not-the-password" not in line
-    assert authentication_failures(broker) - before <= 3
+    # The process's few clients (the consumer has three) try once or twice each, then it exits:
+    # librdkafka alone would retry the refused login every second or so, for ever.
+    assert authentication_failures(broker) - before <= 6

@@ -608,7 +608,7 @@ def _json_text(document: Any) -> str:
 
 
 @app.command()
-def chaos(
+def chaos(  # noqa: PLR0917 - typer maps each parameter to a CLI option
     scenario: Annotated[
         str,
         typer.Option(
@@ -619,10 +619,15 @@ def chaos(
     payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Seeds the load and the faults (repeatable runs).")] = 1,
     concurrency: Annotated[int, typer.Option(min=1, help="Webhooks in flight at once.")] = 32,
+    consumers: Annotated[int, typer.Option(min=1, help="Consumer processes (group members).")] = 3,
+    hard: Annotated[
+        bool, typer.Option("--hard", help="SIGKILL the faulted server instead of stopping it.")
+    ] = False,
     state_dir: StateOpt = None,
 ) -> None:
-    """Load through 2 gateways and 3 consumers on a private stack while faults are injected;
-    then check nothing accepted was lost or credited twice. Exit 1 on any violation."""
+    """Load through 2 gateways and N consumers on a private stack while faults are injected;
+    then check every genuine webhook sent was accepted and credited once (or dead-lettered with
+    a reason), and credits resumed soon after the fault. Exit 1 on any violation."""
     from payhooks.chaos.main import run_chaos
 
     settings = settings_from(state_dir=state_dir)
@@ -634,6 +639,8 @@ def chaos(
             seed=seed,
             concurrency=concurrency,
             progress=progress,
+            consumers=consumers,
+            hard=hard,
         )
     )
 

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from payhooks.chaos.fleet import Fleet
 from payhooks.chaos.private_stack import PrivateStack
+from payhooks.stack.native import pid_alive
 
 
 @dataclass
 class FaultLog:
     events: list[str] = field(default_factory=list)
+    ended_at: list[float] = field(default_factory=list)  # epoch s: the faulted server is back
 
     def add(self, text: str) -> None:
         self.events.append(text)
+
+    def ended(self, text: str) -> None:
+        """The fault is over (its server answers again): recovery time is measured from here."""
+        self.add(text)
+        self.ended_at.append(time.time())
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class FaultContext:
     log: FaultLog
     consumers: list[str]
     scale: float  # 1.0 for the long runs; shorter pauses for CI's short runs
+    hard: bool = False  # SIGKILL the server instead of a graceful stop (where a fault has one)
 
 
 Fault = Callable[[FaultContext], None]
@@ -44,15 +56,31 @@ def kill_consumers(ctx: FaultContext) -> None:
 
 
 def kafka_outage(ctx: FaultContext) -> None:
-    """Stop the broker for 10 to 20 s (shorter in short runs), then start it again."""
+    """Stop the broker (SIGTERM, or SIGKILL when `hard`) for 10 to 20 s (shorter in short
+    runs), then start it again."""
     if ctx.stop.wait(2.0 * ctx.scale):
         return
     down_for = ctx.rng.uniform(10.0, 20.0) * ctx.scale
-    ctx.stack.kafka.stop()
-    ctx.log.add(f"Kafka stopped for {down_for:.1f} s")
+    if ctx.hard:
+        kill_hard(ctx.stack.kafka.pid_file)
+    else:
+        ctx.stack.kafka.stop()
+    ctx.log.add(f"Kafka {'SIGKILLed' if ctx.hard else 'stopped'} for {down_for:.1f} s")
     ctx.stop.wait(down_for)
     ctx.stack.kafka.start(lambda _: None)
-    ctx.log.add("Kafka started again")
+    ctx.log.ended("Kafka started again")
+
+
+def kill_hard(pid_file: Path, seconds: float = 10.0) -> None:
+    """SIGKILL the server whose pid the file holds and wait until it is gone."""
+    pid = pid_alive(pid_file)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid_file) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
 
 
 def postgres_restart(ctx: FaultContext) -> None:
@@ -63,7 +91,7 @@ def postgres_restart(ctx: FaultContext) -> None:
     ctx.log.add("PostgreSQL stopped")
     ctx.stop.wait(ctx.rng.uniform(2.0, 5.0) * ctx.scale)
     ctx.stack.postgres.start(lambda _: None)
-    ctx.log.add("PostgreSQL started again")
+    ctx.log.ended("PostgreSQL started again")
 
 
 def redis_stop(ctx: FaultContext) -> None:

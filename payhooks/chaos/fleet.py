@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +57,29 @@ class Fleet:
         process = self.members[name].process
         if process is not None:
             stop_process(process, timeout=timeout)
+
+    def terminate_all(self, names: list[str], *, timeout: float) -> dict[str, float]:
+        """SIGTERM these members at once; the seconds each took to exit. One still running
+        after `timeout` is SIGKILLed and counts as `inf`."""
+        started = time.monotonic()
+        running = {}
+        for name in names:
+            process = self.members[name].process
+            if process is not None and process.poll() is None:
+                process.terminate()
+                running[name] = process
+        took: dict[str, float] = {}
+        while running and time.monotonic() - started < timeout:
+            for name, process in list(running.items()):
+                if process.poll() is not None:
+                    took[name] = time.monotonic() - started
+                    del running[name]
+            time.sleep(0.05)
+        for name, process in running.items():
+            process.kill()
+            process.wait()
+            took[name] = math.inf
+        return took
 
     def alive(self, name: str) -> bool:
         process = self.members[name].process

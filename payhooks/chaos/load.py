@@ -2,7 +2,8 @@
 
 Every webhook goes out 1 to 3 times, copies to different gateways at once, in a seeded random order;
 a copy refused with 5xx or a connection error is retried with backoff until it is accepted or the
-deadline passes, as providers do.
+deadline passes, as providers do. What became of every copy is kept per payment reference, for
+the verdict: accepted, refused (any answer but 2xx and 503), or given up on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -47,7 +49,19 @@ class LoadStats:
     connection_errors: int = 0
     gave_up: int = 0
     other: Counter[int] = field(default_factory=Counter)
+    sent_references: set[str] = field(default_factory=set)
     accepted_references: set[str] = field(default_factory=set)
+    refused: dict[str, int] = field(default_factory=dict)  # reference → a non-503 refusal
+    unanswered: set[str] = field(default_factory=set)  # a copy never got a 2xx before the end
+
+    def accept(self, reference: str) -> None:
+        self.accepted += 1
+        self.accepted_references.add(reference)
+
+
+# A test-only seam (never set by `payhooks chaos`): wraps the load's HTTP transport, e.g. to play
+# a gateway that wrongly refuses or silently drops genuine webhooks, and see the verdict fail.
+TransportWrapper = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 
 
 def plan_payments(
@@ -103,6 +117,7 @@ async def deliver(
     body = webhook_body(payment.provider, payment.reference, payment.amount, payment.currency)
     secret = settings.provider_secrets(payment.provider)[0]
     stats.sent += 1
+    stats.sent_references.add(payment.reference)
     backoff = 0.2
     while time.monotonic() < deadline:
         # A provider's retries of one event carry the same message id.
@@ -118,18 +133,19 @@ async def deliver(
         except httpx.HTTPError:
             stats.connection_errors += 1
         else:
-            if response.status_code == 202:
-                stats.accepted += 1
-                stats.accepted_references.add(payment.reference)
+            if response.is_success:
+                stats.accept(payment.reference)
                 return
             if response.status_code == 503:
                 stats.unavailable += 1
             else:
                 stats.other[response.status_code] += 1
+                stats.refused[payment.reference] = response.status_code
                 return
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, 2.0)
     stats.gave_up += 1
+    stats.unanswered.add(payment.reference)
 
 
 async def send_all(
@@ -139,6 +155,7 @@ async def send_all(
     concurrency: int,
     deadline_seconds: float,
     min_seconds: float = 0.0,
+    wrap_transport: TransportWrapper | None = None,
 ) -> LoadStats:
     """Send every delivery; spread them over at least `min_seconds` so faults land mid-load."""
     stats = LoadStats()
@@ -156,6 +173,9 @@ async def send_all(
             await deliver(client, delivery, settings, stats, deadline)
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
+    if wrap_transport is not None:
+        transport = wrap_transport(transport)
+    async with httpx.AsyncClient(timeout=30, transport=transport) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return stats

@@ -23,6 +23,8 @@ def run_chaos(
     concurrency: int,
     progress: Callable[[str], None],
     scale: float = 1.0,
+    consumers: int = 3,
+    hard: bool = False,
 ) -> int:
     names = list(SCENARIOS) if scenario == "all" else [scenario]
     unknown = [name for name in names if name not in SCENARIOS]
@@ -31,8 +33,12 @@ def run_chaos(
             f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}, all"
         )
     configs = [
-        ChaosConfig(name, payments, seed, concurrency=concurrency, scale=scale) for name in names
-    ]
+        ChaosConfig(
+            name, payments, seed, concurrency=concurrency, scale=scale, consumers=consumers,
+            hard=hard,
+        )
+        for name in names
+    ]  # fmt: skip
     reports = run_scenarios(settings.state_dir, configs, progress)
     for report in reports:
         print(render(report))

@@ -9,39 +9,45 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from payhooks.chaos.faults import SCENARIOS, FaultContext, FaultLog
+from payhooks.chaos.faults import SCENARIOS, Fault, FaultContext, FaultLog
 from payhooks.chaos.fleet import Fleet
 from payhooks.chaos.load import (
     Delivery,
     LoadStats,
+    TransportWrapper,
     initialize,
     plan_deliveries,
     plan_payments,
     send_all,
 )
 from payhooks.chaos.private_stack import PrivateStack
+from payhooks.chaos.verdict import (
+    committed_records,
+    credited_references,
+    dead_letters,
+    first_credit_after,
+    ledger_violations,
+    outcome_violations,
+    recovery_violations,
+    sender_violations,
+)
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
-from payhooks.db.tables import LedgerTransaction, Payment
-from payhooks.kafka_client import new_consumer
 from payhooks.localnet import free_port, wait_http_ok
-from payhooks.reconcile import reconcile
-from payhooks.settings import PROVIDERS, KafkaClientSettings, Settings
+from payhooks.settings import PROVIDERS, Settings
 from payhooks.stack import create_database
 from payhooks.topics import ensure_topics
-from schemas.names import dlq_topic, retry_topics
+from schemas.names import retry_topics
 
 Progress = Callable[[str], None]
 GATEWAYS = 2
-CONSUMERS = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,20 @@ class ChaosConfig:
     drain_seconds: float = 300.0
     send_deadline_seconds: float = 600.0
     min_load_seconds: float = 30.0
+    consumers: int = 3
+    hard: bool = False  # SIGKILL the faulted server instead of stopping it gracefully
+    recovery_limit_seconds: float = 60.0  # credits must flow again this soon after a fault
+    stop_limit_seconds: float = 20.0  # every consumer must exit this soon after SIGTERM
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Test-only seams, so a test can plant a fault the verdict must catch. `payhooks chaos`
+    never sets them and no setting reaches them."""
+
+    wrap_transport: TransportWrapper | None = None  # the sender's HTTP transport
+    after_drain: Callable[[Engine, Settings], None] | None = None  # tamper with the ledger
+    fault: Fault | None = None  # instead of the scenario's fault
 
 
 @dataclass
@@ -62,10 +82,13 @@ class ScenarioReport:
     seed: int
     payments: int
     load: LoadStats
+    consumers: int = 3
     credited: int = 0
     retried: int = 0
     dead_lettered: int = 0
     faults: list[str] = field(default_factory=list)
+    recovery_seconds: float | None = None  # fault end → first credit after it
+    stop_seconds: dict[str, float] = field(default_factory=dict)  # consumer → SIGTERM to exit
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -121,77 +144,36 @@ def child_env(settings: Settings) -> dict[str, str]:
     return {**os.environ, **{f"PAYHOOKS_{key}": value for key, value in values.items()}}
 
 
-def start_fleet(settings: Settings, logs: Path) -> tuple[Fleet, list[str], list[str]]:
+def start_fleet(
+    settings: Settings, logs: Path, consumers: int
+) -> tuple[Fleet, list[str], list[str]]:
     fleet = Fleet(child_env(settings), logs)
     gateways = []
     for index in range(GATEWAYS):
         port = free_port()
         fleet.add(f"gateway-{index + 1}", ["gateway", "--port", str(port)])
         gateways.append(f"http://127.0.0.1:{port}")
-    consumers = [f"consumer-{index + 1}" for index in range(CONSUMERS)]
-    for name in consumers:
+    names = [f"consumer-{index + 1}" for index in range(consumers)]
+    for name in names:
         fleet.add(name, ["consumer"])
     for url in gateways:
         wait_http_ok(f"{url}/readyz", seconds=90, hint=f"; see {logs}")
-    return fleet, gateways, consumers
+    return fleet, gateways, names
 
 
-def committed_keys(kafka: KafkaClientSettings, topics: Iterable[str]) -> list[str]:
-    """Keys of every committed record in `topics` (read_committed, from the beginning)."""
-    consumer = new_consumer(kafka, "chaos", {
-        "group.id": f"chaos-audit-{uuid.uuid4().hex}",
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "enable.partition.eof": True,
-        "auto.offset.reset": "earliest",
-    })  # fmt: skip
-    try:
-        partitions = [
-            TopicPartition(topic, partition, 0)
-            for topic in topics
-            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ]
-        consumer.assign(partitions)
-        return _drain_keys(consumer, len(partitions))
-    finally:
-        consumer.close()
-
-
-def _drain_keys(consumer: Consumer, partitions: int) -> list[str]:
-    keys: list[str] = []
-    finished = 0
-    deadline = time.monotonic() + 60
-    while finished < partitions and time.monotonic() < deadline:
-        for message in consumer.consume(500, timeout=0.5):
-            error = message.error()
-            if error is not None:
-                finished += error.code() == KafkaError._PARTITION_EOF
-                continue
-            keys.append((message.key() or b"").decode(errors="replace"))
-    return keys
-
-
-def credited_references(engine: Engine, references: set[str]) -> set[str]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(Payment.reference).where(Payment.credited, Payment.reference.in_(references))
-        )
-        return {row.reference for row in rows}
-
-
-def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float) -> set[str]:
-    """Wait until every accepted reference is credited or dead-lettered; return the DLQ'd ones."""
+def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float) -> None:
+    """Wait until every accepted reference is credited or dead-lettered (or `seconds` pass)."""
     deadline = time.monotonic() + seconds
-    dead: set[str] = set()
     while time.monotonic() < deadline:
         missing = accepted - credited_references(engine, accepted)
-        if not missing:
-            return dead
-        dead = set(committed_keys(settings, [dlq_topic(settings.topic_prefix)]))
-        if missing <= dead:
-            return dead
+        if not missing or missing <= dead_letters(settings).keys():
+            return
         time.sleep(1.0)
-    return dead
+
+
+def stop_consumers(fleet: Fleet, consumers: list[str], limit: float) -> dict[str, float]:
+    """SIGTERM every consumer at once; seconds each took to exit (killed after `limit`)."""
+    return fleet.terminate_all(consumers, timeout=limit)
 
 
 @dataclass
@@ -202,6 +184,8 @@ class ScenarioRun:
     config: ChaosConfig
     workdir: Path
     progress: Progress
+    hooks: Hooks = field(default_factory=Hooks)
+    fault_ended_at: list[float] = field(default_factory=list)
 
     def run(self) -> ScenarioReport:
         config = self.config
@@ -212,21 +196,29 @@ class ScenarioRun:
         ensure_topics(settings)
         engine = make_engine(settings.database_url)
         rng = random.Random(config.seed)
-        report = ScenarioReport(config.scenario, config.seed, config.payments, LoadStats())
+        report = ScenarioReport(
+            config.scenario, config.seed, config.payments, LoadStats(), config.consumers
+        )
         started = time.monotonic()
         payments = plan_payments(rng, config.payments, run_id, PROVIDERS)
         initialize(engine, payments)
-        self.say(f"{len(payments)} payments initialized; starting 2 gateways and 3 consumers")
-        fleet, gateways, consumers = start_fleet(settings, self.workdir / run_id)
+        self.say(
+            f"{len(payments)} payments initialized; starting {GATEWAYS} gateways and "
+            f"{config.consumers} consumer(s)"
+        )
+        fleet, gateways, consumers = start_fleet(settings, self.workdir / run_id, config.consumers)
         try:
             deliveries = plan_deliveries(rng, payments, gateways)
             report.load = self.load_under_fault(fleet, consumers, deliveries, settings, report)
             self.say(f"load done: {report.load.accepted} accepted; draining…")
-            dead = drain(engine, settings, report.load.accepted_references, config.drain_seconds)
+            drain(engine, settings, report.load.accepted_references, config.drain_seconds)
+            report.stop_seconds = stop_consumers(fleet, consumers, config.stop_limit_seconds)
         finally:
             fleet.stop_all()
             restore(self.stack)
-        verify(report, engine, settings, dead)
+        if self.hooks.after_drain is not None:
+            self.hooks.after_drain(engine, settings)
+        verify(report, engine, settings, self.fault_ended_at, config)
         report.seconds = time.monotonic() - started
         engine.dispose()
         return report
@@ -245,8 +237,10 @@ class ScenarioRun:
         stop = threading.Event()
         log = FaultLog()
         rng = random.Random(self.config.seed + 1)
-        context = FaultContext(fleet, self.stack, rng, stop, log, consumers, self.config.scale)
-        fault = SCENARIOS[self.config.scenario]
+        context = FaultContext(
+            fleet, self.stack, rng, stop, log, consumers, self.config.scale, self.config.hard
+        )
+        fault = self.hooks.fault or SCENARIOS[self.config.scenario]
         injector = threading.Thread(target=fault, args=(context,), daemon=True)
         self.say(f"sending {len(deliveries)} webhooks while injecting faults…")
         injector.start()
@@ -258,12 +252,14 @@ class ScenarioRun:
                     concurrency=self.config.concurrency,
                     deadline_seconds=self.config.send_deadline_seconds,
                     min_seconds=self.config.min_load_seconds,
+                    wrap_transport=self.hooks.wrap_transport,
                 )
             )
         finally:
             stop.set()
             injector.join()
             report.faults = log.events
+            self.fault_ended_at = log.ended_at
         for name in consumers:
             if not fleet.alive(name):
                 fleet.start(name)
@@ -277,27 +273,30 @@ def restore(stack: PrivateStack) -> None:
             service.start(lambda _: None)
 
 
-def verify(report: ScenarioReport, engine: Engine, settings: Settings, dead: set[str]) -> None:
-    """Nothing accepted is lost, nothing is credited twice, and the ledger reconciles."""
-    prefix = settings.topic_prefix
-    accepted = report.load.accepted_references
-    credited = credited_references(engine, accepted)
+def verify(
+    report: ScenarioReport,
+    engine: Engine,
+    settings: Settings,
+    fault_ended_at: list[float],
+    config: ChaosConfig,
+) -> None:
+    """The verdict (payhooks/chaos/verdict.py), and the figures of the report."""
+    load = report.load
+    credited = credited_references(engine, load.sent_references)
+    dead = dead_letters(settings)
     report.credited = len(credited)
-    report.dead_lettered = len(committed_keys(settings, [dlq_topic(prefix)]))
-    retry_names = retry_topics(prefix, len(settings.retry_delays))
-    report.retried = len(committed_keys(settings, retry_names))
-    lost = sorted(accepted - credited - dead)
+    report.dead_lettered = len(dead)
+    retry_names = retry_topics(settings.topic_prefix, len(settings.retry_delays))
+    report.retried = len(committed_records(settings, retry_names))
+    if fault_ended_at:
+        first = first_credit_after(engine, fault_ended_at[-1])
+        report.recovery_seconds = None if first is None else max(0.0, first - fault_ended_at[-1])
+    report.violations += sender_violations(load)
+    report.violations += outcome_violations(load.sent_references, credited, dead)
+    report.violations += ledger_violations(engine, settings)
+    report.violations += recovery_violations(report.recovery_seconds, config.recovery_limit_seconds)
     report.violations += [
-        f"lost: {ref} accepted, neither credited nor dead-lettered" for ref in lost
-    ]
-    with engine.connect() as connection:
-        doubled = connection.execute(
-            select(LedgerTransaction.reference)
-            .group_by(LedgerTransaction.reference)
-            .having(func.count() > 1)
-        ).all()
-    report.violations += [f"double credit: {row.reference}" for row in doubled]
-    ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
-    report.violations += [
-        f"reconcile {v.kind}: {v.subject}={v.value}: {v.detail}" for v in ledger.violations
+        f"ignored SIGTERM: {name} still running {config.stop_limit_seconds:.0f} s after it (killed)"
+        for name, seconds in sorted(report.stop_seconds.items())
+        if seconds > config.stop_limit_seconds
     ]

@@ -1,22 +1,34 @@
-"""Short chaos runs (issue 6) on a private real stack: each fault, then the exactly-once verdict.
+"""Short chaos runs (issues 6, 17) on a private real stack: each fault, then the verdict.
 
-The long version is `payhooks chaos --payments 20000` (README).
+The long version is `payhooks chaos --payments 20000` (README). `kafka-outage` runs with ONE
+consumer (nobody else can take its partitions, so a wedged consumer fails the run), with the
+broker stopped gracefully and with it SIGKILLed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from sqlalchemy import Engine, text
 
-from payhooks.chaos.faults import SCENARIOS
+from payhooks.chaos.faults import SCENARIOS, FaultContext
 from payhooks.chaos.private_stack import PrivateStack, private_stack
 from payhooks.chaos.report import render
-from payhooks.chaos.runner import ChaosConfig, ScenarioRun
+from payhooks.chaos.runner import ChaosConfig, Hooks, ScenarioRun
+from payhooks.settings import Settings
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
+
+# (scenario, consumers, hard): every scenario, kafka-outage as its 1-consumer variants.
+CASES = [(name, 3, False) for name in SCENARIOS if name != "kafka-outage"] + [
+    ("kafka-outage", 1, False),
+    ("kafka-outage", 1, True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +39,17 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateSta
         yield stack
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_nothing_accepted_is_lost_or_doubled_under(
-    scenario: str, chaos_stack: PrivateStack, tmp_path: Path
+@pytest.mark.parametrize(
+    ("scenario", "consumers", "hard"),
+    CASES,
+    ids=[f"{s}-{c}-consumers{'-sigkill' if h else ''}" for s, c, h in CASES],
+)
+def test_every_genuine_webhook_is_credited_once_under(
+    scenario: str, consumers: int, hard: bool, chaos_stack: PrivateStack, tmp_path: Path
 ) -> None:
     config = ChaosConfig(
         scenario, payments=250, seed=11, concurrency=24, scale=0.6, min_load_seconds=20.0,
-        drain_seconds=240.0,
+        drain_seconds=240.0, consumers=consumers, hard=hard,
     )  # fmt: skip
 
     report = ScenarioRun(chaos_stack, config, tmp_path, print).run()
@@ -42,6 +58,86 @@ def test_nothing_accepted_is_lost_or_doubled_under(
     assert report.faults, "the fault was never injected: the load ended first"
     assert report.load.accepted_references, "nothing was accepted"
     assert report.violations == []
-    accepted = len(report.load.accepted_references)
-    assert report.credited <= accepted
-    assert report.credited + report.dead_lettered >= accepted
+    assert report.credited == len(report.load.sent_references)
+    assert len(report.stop_seconds) == consumers
+    assert max(report.stop_seconds.values()) <= config.stop_limit_seconds
+
+
+# --- the verdict catches what it must: faults planted through test-only seams ------------------
+
+REFERENCE = re.compile(rb"chaos-[A-Za-z0-9_]+-\d{6}")
+
+
+class BrokenGateway(httpx.AsyncBaseTransport):
+    """Plays a broken gateway for two payments, as the sender sees it: every copy of the first
+    payment it sees is answered 202 and dropped (a silent loss); the first copy of the second is
+    answered 401 (a genuine webhook wrongly refused). Everything else goes through."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.dropped = ""
+        self.refused = ""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        found = REFERENCE.search(request.content)
+        reference = found.group().decode() if found else ""
+        if self.dropped in {"", reference}:
+            self.dropped = reference
+            return httpx.Response(202, json={"status": "accepted", "event_id": "planted"})
+        if not self.refused:
+            self.refused = reference
+            return httpx.Response(401, json={"error": {"code": "bad_signature", "message": "x"}})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def plant_double_credit(engine: Engine, _: Settings) -> None:
+    """A second ledger row (and balance) for one credited payment; the database's UNIQUE
+    guards are dropped first, as broken code plus a broken schema would do."""
+    with engine.begin() as connection:
+        connection.execute(text(
+            "ALTER TABLE ledger_transactions DROP CONSTRAINT uq_ledger_transactions_reference, "
+            "DROP CONSTRAINT uq_ledger_transactions_payment_id"
+        ))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency,"
+            " event_id) SELECT reference, payment_id, wallet_id, amount, currency, 'planted'"
+            " FROM ledger_transactions ORDER BY id LIMIT 1"
+        ))  # fmt: skip
+        connection.execute(text(
+            "UPDATE wallets SET balance = balance + l.amount FROM ledger_transactions l"
+            " WHERE l.event_id = 'planted' AND wallets.id = l.wallet_id"
+        ))  # fmt: skip
+
+
+def no_fault(ctx: FaultContext) -> None:
+    ctx.log.add("none (planted faults only)")
+
+
+def test_the_verdict_fails_on_a_planted_double_credit_loss_and_refusal(
+    chaos_stack: PrivateStack, tmp_path: Path
+) -> None:
+    gateway: list[BrokenGateway] = []
+
+    def broken(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        gateway.append(BrokenGateway(inner))
+        return gateway[0]
+
+    hooks = Hooks(wrap_transport=broken, after_drain=plant_double_credit, fault=no_fault)
+    config = ChaosConfig(
+        "planted-faults", payments=30, seed=5, concurrency=8, min_load_seconds=2.0,
+        drain_seconds=15.0, consumers=1,
+    )  # fmt: skip
+
+    report = ScenarioRun(chaos_stack, config, tmp_path, print, hooks).run()
+
+    print(render(report))
+    dropped, refused = gateway[0].dropped, gateway[0].refused
+    assert dropped
+    assert refused not in {"", dropped}
+    assert f"lost: {dropped} sent, neither credited nor dead-lettered" in report.violations
+    assert f"refused: {refused}: a genuine webhook answered 401" in report.violations
+    assert any(v.startswith("double credit: ") for v in report.violations)
+    assert not report.ok

@@ -1,0 +1,150 @@
+"""The verdict of a chaos run, from what the sender saw, the ledger and the committed topics.
+
+- Every payment whose genuine webhook was sent ends credited, or dead-lettered with a reason.
+- A genuine webhook refused with anything but 503, or never answered 2xx despite the sender's
+  provider-like retries, is a violation (a provider would have given up on it).
+- No reference has two ledger rows; `payhooks reconcile` passes.
+- Credits flow again within `recovery_limit` seconds of a fault's end (a wedged consumer fails it).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from sqlalchemy import Engine, func, select
+
+from payhooks.chaos.load import LoadStats
+from payhooks.db.tables import LedgerTransaction, Payment
+from payhooks.kafka_client import new_consumer
+from payhooks.reconcile import reconcile
+from payhooks.settings import KafkaClientSettings, Settings
+from schemas.headers import ERROR_MESSAGE
+from schemas.names import dlq_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: str
+    headers: dict[str, str]
+
+
+def committed_records(kafka: KafkaClientSettings, topics: Iterable[str]) -> list[Record]:
+    """Every committed record in `topics` (read_committed, from the beginning)."""
+    consumer = new_consumer(kafka, "chaos", {
+        "group.id": f"chaos-audit-{uuid.uuid4().hex}",
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    })  # fmt: skip
+    try:
+        partitions = [
+            TopicPartition(topic, partition, 0)
+            for topic in topics
+            for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        consumer.assign(partitions)
+        return _drain(consumer, len(partitions))
+    finally:
+        consumer.close()
+
+
+def _drain(consumer: Consumer, partitions: int) -> list[Record]:
+    records: list[Record] = []
+    finished = 0
+    deadline = time.monotonic() + 60
+    while finished < partitions and time.monotonic() < deadline:
+        for message in consumer.consume(500, timeout=0.5):
+            error = message.error()
+            if error is not None:
+                finished += error.code() == KafkaError._PARTITION_EOF
+                continue
+            raw = message.headers() or []
+            pairs = raw.items() if isinstance(raw, dict) else raw
+            headers = {str(name): _text(value) for name, value in pairs}
+            records.append(Record((message.key() or b"").decode(errors="replace"), headers))
+    return records
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value or ""
+
+
+def dead_letters(settings: Settings) -> dict[str, str]:
+    """Dead-lettered references → the reason their record carries ("" if none)."""
+    records = committed_records(settings, [dlq_topic(settings.topic_prefix)])
+    return {record.key: record.headers.get(ERROR_MESSAGE, "") for record in records}
+
+
+def credited_references(engine: Engine, references: set[str]) -> set[str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Payment.reference).where(Payment.credited, Payment.reference.in_(references))
+        )
+        return {row.reference for row in rows}
+
+
+def first_credit_after(engine: Engine, since_epoch: float) -> float | None:
+    """Epoch seconds of the first ledger row written at or after `since_epoch`, if any."""
+    since = datetime.fromtimestamp(since_epoch, tz=UTC)
+    with engine.connect() as connection:
+        first = connection.execute(
+            select(func.min(LedgerTransaction.created_at)).where(
+                LedgerTransaction.created_at >= since
+            )
+        ).scalar_one_or_none()
+    return None if first is None else first.timestamp()
+
+
+def sender_violations(load: LoadStats) -> list[str]:
+    """What a provider would have seen go wrong: refusals and webhooks never accepted."""
+    refused = [
+        f"refused: {ref}: a genuine webhook answered {status}"
+        for ref, status in sorted(load.refused.items())
+    ]
+    unanswered = [
+        f"never accepted: {ref}: no 2xx after the sender's retries"
+        for ref in sorted(load.unanswered)
+    ]
+    return refused + unanswered
+
+
+def outcome_violations(sent: set[str], credited: set[str], dead: dict[str, str]) -> list[str]:
+    """Every sent payment ends credited, or dead-lettered with a reason."""
+    lost = [
+        f"lost: {ref} sent, neither credited nor dead-lettered"
+        for ref in sorted(sent - credited - dead.keys())
+    ]
+    reasonless = [
+        f"dead-lettered without a reason: {ref}"
+        for ref, reason in sorted(dead.items())
+        if ref in sent - credited and not reason.strip()
+    ]
+    return lost + reasonless
+
+
+def ledger_violations(engine: Engine, settings: Settings) -> list[str]:
+    with engine.connect() as connection:
+        doubled = connection.execute(
+            select(LedgerTransaction.reference)
+            .group_by(LedgerTransaction.reference)
+            .having(func.count() > 1)
+        ).all()
+    found = [f"double credit: {row.reference}" for row in doubled]
+    ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
+    return found + [
+        f"reconcile {v.kind}: {v.subject}={v.value}: {v.detail}" for v in ledger.violations
+    ]
+
+
+def recovery_violations(recovery: float | None, limit: float) -> list[str]:
+    if recovery is None or recovery <= limit:
+        return []
+    return [
+        f"wedged: credits resumed only {recovery:.1f} s after the fault ended (limit {limit:.0f} s)"
+    ]

@@ -1,0 +1,42 @@
+"""The chaos verdict's pure parts: what the sender saw, what became of each payment, how soon
+credits resumed."""
+
+from __future__ import annotations
+
+from payhooks.chaos.load import LoadStats
+from payhooks.chaos.verdict import outcome_violations, recovery_violations, sender_violations
+
+
+def test_a_refused_or_never_accepted_genuine_webhook_is_a_violation() -> None:
+    load = LoadStats(refused={"r1": 401}, unanswered={"r2"})
+
+    found = sender_violations(load)
+
+    assert found == [
+        "refused: r1: a genuine webhook answered 401",
+        "never accepted: r2: no 2xx after the sender's retries",
+    ]
+
+
+def test_a_clean_load_has_no_sender_violation() -> None:
+    assert sender_violations(LoadStats(accepted=2, accepted_references={"r1", "r2"})) == []
+
+
+def test_every_sent_payment_ends_credited_or_dead_lettered_with_a_reason() -> None:
+    sent = {"credited", "dead", "dead-no-reason", "lost"}
+    dead = {"dead": "CreditMismatch: amount differs", "dead-no-reason": " "}
+
+    found = outcome_violations(sent, {"credited"}, dead)
+
+    assert found == [
+        "lost: lost sent, neither credited nor dead-lettered",
+        "dead-lettered without a reason: dead-no-reason",
+    ]
+
+
+def test_credits_resuming_later_than_the_limit_is_a_wedge() -> None:
+    assert recovery_violations(None, 60) == []
+    assert recovery_violations(3.2, 60) == []
+    assert recovery_violations(75.0, 60) == [
+        "wedged: credits resumed only 75.0 s after the fault ended (limit 60 s)"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -41,10 +42,11 @@ class CreditApp:
             *retry_topics(self.settings.topic_prefix, len(self.settings.retry_delays)),
         ]
 
-    def channel(self) -> KafkaChannel:
+    def channel(self, stop: threading.Event | None = None) -> KafkaChannel:
+        """`stop` cuts Kafka retries short (SIGTERM is honoured mid-retry)."""
         retries = retry_topics(self.settings.topic_prefix, len(self.settings.retry_delays))
         return KafkaChannel(
-            self.settings, self.group, self.source_topics, LagMetrics(frozenset(retries))
+            self.settings, self.group, self.source_topics, LagMetrics(frozenset(retries)), stop
         )
 
     def close(self) -> None:

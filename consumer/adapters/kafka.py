@@ -5,12 +5,19 @@ offsets in ONE Kafka transaction (`send_offsets_to_transaction` with the group m
 Retry records that are not due yet are never slept on: their partition is paused and the
 consumer seeks back to them, then keeps polling (so the group never evicts it) and resumes the
 partition when due.
+
+A transaction Kafka could not finish (consumer/adapters/kafka_txn.py) is abandoned: until the
+producer is usable again, each poll makes one bounded recovery attempt and drops what it
+consumed; once recovered, the consumer is rewound to its committed offsets and logs
+`kafka.recovered` with how long Kafka was in the way.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,6 +31,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBounds
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery, HandOff
@@ -31,8 +39,6 @@ from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.settings import Settings
 
 log = structlog.get_logger("payhooks.consumer")
-
-TIMEOUT = 30.0
 
 
 def instance_id(settings: Settings) -> str:
@@ -102,6 +108,7 @@ class KafkaChannel:
         group: str,
         topics: Sequence[str],
         lag: LagMetrics | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._lag = lag or LagMetrics(frozenset())
         self._consumer = new_consumer(
@@ -109,12 +116,22 @@ class KafkaChannel:
             "consumer",
             {**consumer_settings(settings, group), "stats_cb": self._lag.on_stats},
         )
-        self._producer = new_producer(settings, "consumer", producer_settings(settings, group))
+        bounds = TxnBounds.of(settings)
+        self._txn = TransactionalProducer(
+            lambda: new_producer(settings, "consumer", producer_settings(settings, group)),
+            bounds,
+            stop or threading.Event(),
+        )
+        self._step = bounds.step
         self._topics = list(topics)
         self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
+        self._rewind_pending = False  # polls dropped records: rewind once the producer is back
+        self._failed_at: float | None = None  # monotonic: when a transaction was abandoned
 
     def start(self) -> None:
-        self._producer.init_transactions(TIMEOUT)
+        """init_transactions (bounded by one step; raises while Kafka does not answer, and may
+        be called again), then subscribe."""
+        self._txn.start()
         self._consumer.subscribe(
             self._topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost
         )
@@ -144,6 +161,10 @@ class KafkaChannel:
     # --- consuming -------------------------------------------------------------------------
 
     def poll(self, max_records: int, timeout: float) -> list[Delivery]:
+        if not self._usable():
+            # Keeps the membership and serves rebalances; the records come again after the rewind.
+            self._consumer.consume(max_records, min(timeout, self._step))
+            return []
         deliveries = []
         for message in self._consumer.consume(max_records, timeout):
             error = message.error()
@@ -187,69 +208,55 @@ class KafkaChannel:
         offsets: dict[tuple[str, int], int],
         before_commit: Callable[[], None] = lambda: None,
     ) -> bool:
-        """Publish the hand-offs and commit the offsets atomically. False if Kafka aborted the
-        transaction (the consumer is rewound to its committed offsets and will see the records
+        """Publish the hand-offs and commit the offsets atomically. False if the transaction was
+        abandoned (the consumer will be rewound to its committed offsets and see the records
         again: their database outcome is idempotent)."""
         if not handoffs and not offsets:
             return True
+        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            self._transact(handoffs, offsets, before_commit)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not error.txn_requires_abort():
-                raise
-            log.warning("kafka.transaction_aborted", error=error.str())
-            self._producer.abort_transaction(TIMEOUT)
-            self._rewind()
+            self._txn.transact(
+                handoffs, positions, self._consumer.consumer_group_metadata(), before_commit
+            )
+        except Abandoned:
+            METRICS.transactions_abandoned.inc()
+            self._rewind_pending = True
+            self._failed_at = self._failed_at or time.monotonic()
+            self._usable()
             return False
         self._lag.committed(offsets)
         return True
 
-    def _transact(
-        self,
-        handoffs: Sequence[HandOff],
-        offsets: dict[tuple[str, int], int],
-        before_commit: Callable[[], None],
-    ) -> None:
-        self._producer.begin_transaction()
-        for handoff in handoffs:
-            self._producer.produce(
-                handoff.topic, value=handoff.value, key=handoff.key, headers=list(handoff.headers)
-            )
-        self._producer.flush(TIMEOUT)
-        before_commit()
-        positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        metadata = self._consumer.consumer_group_metadata()
-        _until_done(
-            lambda: self._producer.send_offsets_to_transaction(positions, metadata, TIMEOUT)
-        )
-        _until_done(lambda: self._producer.commit_transaction(TIMEOUT))
+    def _usable(self) -> bool:
+        """One bounded recovery step if needed (producer, then rewind); True once usable."""
+        if not self._txn.recover():
+            return False
+        if self._rewind_pending:
+            try:
+                self._rewind()
+            except KafkaException as exc:
+                log.warning("kafka.recovery_pending", error=exc.args[0].str(), then="rewind")
+                return False
+            self._rewind_pending = False
+        if self._failed_at is not None:
+            seconds = time.monotonic() - self._failed_at
+            METRICS.kafka_recovery_seconds.observe(seconds)
+            log.info("kafka.recovered", seconds=round(seconds, 3))
+            self._failed_at = None
+        return True
 
     def _rewind(self) -> None:
         assigned = self._consumer.assignment()
-        for tp in self._consumer.committed(assigned, timeout=TIMEOUT):
+        for tp in self._consumer.committed(assigned, timeout=self._step):
             offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         self._held.clear()
         self._consumer.resume(assigned)
 
     def close(self) -> None:
-        """Leave the group cleanly (the final revoke runs here)."""
+        """Let go of an open transaction, then leave the group (the final revoke runs here)."""
+        self._txn.close()
         self._consumer.close()
-        self._producer.flush(TIMEOUT)
-
-
-def _until_done(call: Callable[[], None], attempts: int = 10) -> None:
-    """Repeat a transactional call while Kafka calls its error retriable (a broker outage
-    shorter than a few timeouts); abortable and fatal errors go to the caller."""
-    for attempt in range(attempts):
-        try:
-            call()
-            return
-        except KafkaException as exc:
-            if not exc.args[0].retriable() or attempt == attempts - 1:
-                raise
-            log.warning("kafka.transaction_retry", error=exc.args[0].str(), attempt=attempt + 1)
 
 
 def _names(partitions: Iterable[TopicPartition]) -> list[str]:

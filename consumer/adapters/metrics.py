@@ -17,6 +17,8 @@ class ConsumerMetrics:
     lag: Gauge
     retry_waiting: Gauge
     negative_wallets: Counter
+    transactions_abandoned: Counter
+    kafka_recovery_seconds: Histogram
 
 
 METRICS = ConsumerMetrics(
@@ -58,5 +60,14 @@ METRICS = ConsumerMetrics(
     negative_wallets=Counter(
         "payhooks_consumer_negative_wallet_reversals_total",
         "Refunds / lost disputes that left their wallet below zero (the money had been spent).",
+    ),
+    transactions_abandoned=Counter(
+        "payhooks_consumer_transactions_abandoned_total",
+        "Kafka transactions given up (broker away, abortable or fatal error); batch re-consumed.",
+    ),
+    kafka_recovery_seconds=Histogram(
+        "payhooks_consumer_kafka_recovery_seconds",
+        "From an abandoned Kafka transaction to the consumer working again.",
+        buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
     ),
 )

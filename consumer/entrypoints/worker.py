@@ -115,7 +115,7 @@ def connect(
 ) -> KafkaChannel | None:
     """`prepare()` (e.g. check the topics) and join the group, retrying with capped exponential
     backoff while Kafka is unreachable; None if asked to stop before it answered."""
-    channel = app.channel()
+    channel = app.channel(stop)
 
     def attempt() -> None:
         health.beat()

@@ -1,0 +1,198 @@
+"""The consumer's transactional producer, handling each librdkafka error class as documented
+(rdkafka.h "Transactional producer API"; confluent-kafka-python `KafkaError.retriable()`,
+`txn_requires_abort()`, `fatal()`):
+
+- retriable (a timeout while the broker is away, a coordinator moving): the same call again,
+  within the transaction's budget;
+- abortable (`txn_requires_abort`): `abort_transaction`; the caller rewinds to the committed
+  offsets and goes on;
+- fatal (fenced, an unusable producer state) and anything else: the producer is closed and a new
+  one with the same `transactional.id` is made. Its `init_transactions` fences the old one and
+  settles the open transaction (completes a commit the coordinator had begun, aborts otherwise),
+  so the committed offsets read afterwards are the truth.
+
+Bounds: no librdkafka call blocks longer than `step` seconds (so SIGTERM is seen within about
+`step` at any point), and a transaction is abandoned after `budget` seconds of retries or as soon
+as `stop` is set. Both derive from `max.poll.interval.ms` and `transaction.timeout.ms`
+(`TxnBounds.of`). An abandoned transaction is recovered one bounded attempt at a time from the
+poll loop, which keeps polling meanwhile, so the member keeps its place in the group and takes
+part in rebalances.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from consumer.domain.records import HandOff
+from payhooks.settings import Settings
+
+log = structlog.get_logger("payhooks.consumer")
+
+
+class Abandoned(Exception):
+    """The transaction was given up; its records will be consumed again."""
+
+
+class Need(Enum):
+    NOTHING = "nothing"
+    ABORT = "abort"  # abort_transaction, then the producer is usable again
+    RENEW = "renew"  # close this producer, make a new one
+    INIT = "init"  # init_transactions on the new producer
+
+
+@dataclass(frozen=True)
+class TxnBounds:
+    step: float  # longest one librdkafka call may block, seconds
+    budget: float  # longest a transaction retries before it is abandoned, seconds
+
+    @classmethod
+    def of(cls, settings: Settings) -> TxnBounds:
+        """Far inside max.poll.interval.ms (the loop polls again long before the group would
+        evict the member) and inside transaction.timeout.ms (past it the coordinator aborts
+        the transaction anyway)."""
+        max_poll = settings.consumer_max_poll_interval_ms / 1000
+        transaction = settings.consumer_transaction_timeout_ms / 1000
+        return cls(step=min(2.0, max_poll / 20), budget=min(max_poll / 4, transaction / 2))
+
+
+def kind_of(error: KafkaError) -> Need:
+    """What an error leaves to do once the transaction is given up."""
+    if error.fatal():
+        return Need.RENEW
+    if error.txn_requires_abort() or error.retriable():
+        return Need.ABORT
+    return Need.RENEW
+
+
+class TransactionalProducer:
+    def __init__(
+        self, new: Callable[[], Producer], bounds: TxnBounds, stop: threading.Event
+    ) -> None:
+        self._new = new
+        self.bounds = bounds
+        self._stop = stop
+        self._producer: Producer | None = None
+        self.need = Need.RENEW
+
+    def start(self) -> None:
+        """init_transactions, one step at most: raises KafkaException if Kafka did not answer
+        (call again: librdkafka resumes the same initialization)."""
+        if self.need is Need.RENEW:
+            self._producer = self._new()
+            self.need = Need.INIT
+        assert self._producer is not None
+        self._producer.init_transactions(self.bounds.step)
+        self.need = Need.NOTHING
+
+    # --- one transaction ---------------------------------------------------------------------
+
+    def transact(
+        self,
+        handoffs: Sequence[HandOff],
+        offsets: list[TopicPartition],
+        metadata: object,
+        before_commit: Callable[[], None],
+    ) -> None:
+        """Produce the hand-offs and commit them with the offsets, or raise Abandoned (the
+        producer then needs `recover()`)."""
+        producer = self._producer
+        assert producer is not None  # the caller recovered first
+        assert self.need is Need.NOTHING
+        deadline = time.monotonic() + self.bounds.budget
+        try:
+            producer.begin_transaction()
+            for handoff in handoffs:
+                producer.produce(
+                    handoff.topic,
+                    value=handoff.value,
+                    key=handoff.key,
+                    headers=list(handoff.headers),
+                )
+            self._flush(producer, deadline)
+            before_commit()
+            step = self.bounds.step
+            self._retry(
+                lambda: producer.send_offsets_to_transaction(offsets, metadata, step), deadline
+            )
+            self._retry(lambda: producer.commit_transaction(step), deadline)
+        except KafkaException as exc:
+            error = exc.args[0]
+            self.need = kind_of(error)
+            log.warning(
+                "kafka.transaction_abandoned",
+                error=error.str(),
+                code=error.code(),
+                retriable=error.retriable(),
+                abortable=error.txn_requires_abort(),
+                fatal=error.fatal(),
+                then=self.need.value,
+            )
+            raise Abandoned(error.str()) from exc
+        except Abandoned:
+            self.need = Need.ABORT
+            raise
+
+    def _flush(self, producer: Producer, deadline: float) -> None:
+        while producer.flush(self.bounds.step) > 0:
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                log.warning("kafka.transaction_abandoned", error="hand-offs not delivered in time")
+                raise Abandoned("hand-offs not delivered in time")
+
+    def _retry(self, call: Callable[[], None], deadline: float) -> None:
+        """Repeat a retriable call until it succeeds, the budget is spent or stop is set."""
+        attempt = 0
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                attempt += 1
+                if not error.retriable() or self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
+                log.warning("kafka.transaction_retry", error=error.str(), attempt=attempt)
+
+    # --- recovery ----------------------------------------------------------------------------
+
+    def recover(self) -> bool:
+        """One bounded step towards a usable producer; True once it is usable."""
+        try:
+            if self.need is Need.ABORT:
+                assert self._producer is not None
+                self._producer.abort_transaction(self.bounds.step)
+                self.need = Need.NOTHING
+            if self.need is Need.RENEW:
+                self._discard()
+                self._producer = self._new()
+                self.need = Need.INIT
+            if self.need is Need.INIT:
+                assert self._producer is not None
+                self._producer.init_transactions(self.bounds.step)
+                self.need = Need.NOTHING
+        except KafkaException as exc:
+            error = exc.args[0]
+            if self.need is Need.ABORT and not error.retriable():
+                self.need = Need.RENEW  # e.g. the commit had begun: a new producer settles it
+            elif error.fatal():
+                self.need = Need.RENEW
+            log.warning("kafka.recovery_pending", error=error.str(), then=self.need.value)
+        return self.need is Need.NOTHING
+
+    def _discard(self) -> None:
+        """Drop the old producer without waiting on a broker that may be away."""
+        if self._producer is not None:
+            self._producer.purge(blocking=False)
+            self._producer = None
+
+    def close(self) -> None:
+        """Abort what is open (one bounded attempt), deliver nothing more, let go."""
+        if self.need is Need.ABORT:
+            self.recover()
+        self._discard()

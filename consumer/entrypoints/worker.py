@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from consumer.adapters.kafka import KafkaChannel
+from consumer.adapters.kafka_txn import TxnBounds
 from consumer.adapters.metrics import METRICS
 from consumer.bootstrap import CreditApp
 from consumer.domain.records import Delivery, gate, next_offsets
@@ -164,6 +166,7 @@ def run(
             if deliveries:
                 process(app, channel, deliveries)
     finally:
+        log.info("consumer.closing", group=app.group)
         channel.close()
         log.info("consumer.stopped", group=app.group)
 
@@ -171,8 +174,38 @@ def run(
 def main(
     app: CreditApp, health: Health | None = None, prepare: Callable[[], object] = lambda: None
 ) -> None:
-    """SIGTERM/SIGINT: finish the batch in hand, commit it, leave the group, exit 0."""
+    """SIGTERM/SIGINT: finish the batch in hand, commit it (or give its transaction up if Kafka
+    is away), leave the group, exit 0 — within `stop_grace_seconds(app)` or exit 1."""
     stop = threading.Event()
+    watch_stop_signals(stop, stop_grace_seconds(app))
+    run(app, stop, health, prepare)
+
+
+def stop_grace_seconds(app: CreditApp) -> float:
+    """The batch in hand (a Redis lock wait at worst) and five Kafka steps (its last call, one
+    abort, leaving the group): 20 s by default."""
+    return app.settings.redis_lock_wait_seconds + 5 * TxnBounds.of(app.settings).step
+
+
+def watch_stop_signals(stop: threading.Event, grace: float) -> None:
+    """Set `stop` on SIGTERM/SIGINT, and exit 1 if the process is still here `grace` s later.
+
+    Python runs a signal handler only when the main thread is between bytecodes, never during a
+    blocking C call (librdkafka's); the wakeup fd is written by the C-level handler at once, so a
+    thread sees the signal at every point and enforces the bound."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    run(app, stop, health, prepare)
+
+    def watch() -> None:
+        os.read(read_end, 1)  # until a signal comes
+        stop.set()
+        time.sleep(grace)  # the process normally ends meanwhile, and this thread with it
+        log.error("consumer.stop_forced", grace_seconds=grace)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="stop-watch", daemon=True).start()

@@ -60,7 +60,7 @@ class Fleet:
 
     def terminate_all(self, names: list[str], *, timeout: float) -> dict[str, float]:
         """SIGTERM these members at once; the seconds each took to exit. One still running
-        after `timeout` is SIGKILLed and counts as `inf`."""
+        after `timeout` is SIGKILLed and counts as `inf`; `exit_code(name)` tells how it ended."""
         started = time.monotonic()
         running = {}
         for name in names:
@@ -80,6 +80,10 @@ class Fleet:
             process.wait()
             took[name] = math.inf
         return took
+
+    def exit_code(self, name: str) -> int | None:
+        process = self.members[name].process
+        return None if process is None else process.poll()
 
     def alive(self, name: str) -> bool:
         process = self.members[name].process

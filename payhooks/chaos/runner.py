@@ -63,7 +63,7 @@ class ChaosConfig:
     consumers: int = 3
     hard: bool = False  # SIGKILL the faulted server instead of stopping it gracefully
     recovery_limit_seconds: float = 60.0  # credits must flow again this soon after a fault
-    stop_limit_seconds: float = 20.0  # every consumer must exit this soon after SIGTERM
+    stop_limit_seconds: float = 30.0  # every consumer must exit (0) this soon after SIGTERM
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class ScenarioReport:
     faults: list[str] = field(default_factory=list)
     recovery_seconds: float | None = None  # fault end → first credit after it
     stop_seconds: dict[str, float] = field(default_factory=dict)  # consumer → SIGTERM to exit
+    stop_codes: dict[str, int | None] = field(default_factory=dict)  # consumer → exit code
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -213,6 +214,7 @@ class ScenarioRun:
             self.say(f"load done: {report.load.accepted} accepted; draining…")
             drain(engine, settings, report.load.accepted_references, config.drain_seconds)
             report.stop_seconds = stop_consumers(fleet, consumers, config.stop_limit_seconds)
+            report.stop_codes = {name: fleet.exit_code(name) for name in consumers}
         finally:
             fleet.stop_all()
             restore(self.stack)
@@ -299,4 +301,9 @@ def verify(
         f"ignored SIGTERM: {name} still running {config.stop_limit_seconds:.0f} s after it (killed)"
         for name, seconds in sorted(report.stop_seconds.items())
         if seconds > config.stop_limit_seconds
+    ]
+    report.violations += [
+        f"unclean stop: {name} exited {code} on SIGTERM (its clean stop blocked)"
+        for name, code in sorted(report.stop_codes.items())
+        if code not in {0, None} and report.stop_seconds.get(name, 0) <= config.stop_limit_seconds
     ]

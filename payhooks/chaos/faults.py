@@ -62,7 +62,8 @@ def kafka_outage(ctx: FaultContext) -> None:
         return
     down_for = ctx.rng.uniform(10.0, 20.0) * ctx.scale
     if ctx.hard:
-        kill_hard(ctx.stack.kafka.pid_file)
+        for node in ctx.stack.kafka.nodes:
+            kill_hard(node.pid_file)
     else:
         ctx.stack.kafka.stop()
     ctx.log.add(f"Kafka {'SIGKILLed' if ctx.hard else 'stopped'} for {down_for:.1f} s")

@@ -134,7 +134,7 @@ def test_a_stop_mid_retry_ends_the_retries_and_the_channel_closes_while_kafka_is
     batch = poll_all(channel, len(RECORDS))
 
     def broker_dies_then_sigterm() -> None:
-        kill_hard(kafka.pid_file)
+        kill_hard(kafka.nodes[0].pid_file)
         stop.set()
 
     try:

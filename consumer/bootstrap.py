@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -16,7 +17,7 @@ from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.settle import Locks, Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.engine import make_engine, make_session_factory
-from payhooks.settings import Settings
+from payhooks.settings import PROVIDERS, Settings
 from schemas.names import dlq_topic, main_topic, retry_topics
 
 
@@ -65,6 +66,12 @@ def default_locks(settings: Settings) -> Locks:
     )
 
 
+def _secrets_of(settings: Settings) -> Callable[[str], tuple[bytes, ...]]:
+    """Each provider's secrets, decoded once (every record asks for its provider's)."""
+    known = {provider: settings.provider_secrets(provider) for provider in PROVIDERS}
+    return lambda provider: known.get(provider, ())
+
+
 def bootstrap(
     settings: Settings, *, group: str | None = None, locks: Locks | None = None
 ) -> CreditApp:
@@ -91,6 +98,6 @@ def bootstrap(
             policy=RetryPolicy(settings.retry_delays),
             prefix=settings.topic_prefix,
             group=group,
-            secrets=settings.provider_secrets,
+            secrets=_secrets_of(settings),
         ),
     )

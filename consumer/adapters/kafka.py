@@ -161,12 +161,22 @@ class KafkaChannel:
     # --- consuming -------------------------------------------------------------------------
 
     def poll(self, max_records: int, timeout: float) -> list[Delivery]:
+        """Adaptive batching: every record already fetched, up to `max_records`, without
+        waiting; when there is none, wait up to `timeout` for the first and take it with
+        whatever arrived with it. A batch never waits to fill (`consume(n, timeout)` would wait
+        for n records or the timeout): light traffic gives batches of one, and under load the
+        records that arrive while a batch is credited make the next batch, up to the maximum."""
         if not self._usable():
             # Keeps the membership and serves rebalances; the records come again after the rewind.
             self._consumer.consume(max_records, min(timeout, self._step))
             return []
+        messages = self._consumer.consume(max_records, 0)
+        if not messages:
+            messages = self._consumer.consume(1, timeout)
+            if messages and max_records > 1:
+                messages += self._consumer.consume(max_records - 1, 0)
         deliveries = []
-        for message in self._consumer.consume(max_records, timeout):
+        for message in messages:
             error = message.error()
             if error is None:
                 deliveries.append(to_delivery(message))

@@ -6,7 +6,9 @@ PostgreSQL does that (the payment row lock and UNIQUE(ledger_transactions.refere
 - Redis unreachable: we degrade to database-only locking for `retry_after` seconds (log
   `lock.degraded`, metric `payhooks_consumer_lock_degraded_total`) rather than stop crediting.
   Stopping would turn a Redis outage into a payments outage for no gain in correctness.
-Locks are redis-py `Lock`s: a random owner token per holder, so only the owner releases.
+A holder's locks carry its random owner token, so only the owner releases: every free key is
+taken (SET NX PX) and released (owner-checked DEL) by one script call per batch, and a key
+someone else holds is waited for with a redis-py `Lock`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import redis
 import structlog
+from redis.exceptions import LockError
 from redis.lock import Lock
 
 from consumer.adapters.metrics import METRICS
@@ -38,6 +41,38 @@ class Held:
     degraded: bool = False
 
 
+# SET NX PX on every key with one owner token; 1 per key taken, 0 per key someone else holds.
+_ACQUIRE = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  taken[i] = redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+end
+return taken
+"""
+# DEL every key that still holds our token (redis-py's Lock.release check, for many keys).
+_RELEASE = """
+local released = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+    released[i] = 1
+  else
+    released[i] = 0
+  end
+end
+return released
+"""
+
+
+@dataclass
+class _Taken:
+    """The locks one `holding` block owns: keys taken with its token, and locks waited for."""
+
+    token: str
+    keys: list[str] = field(default_factory=list)
+    waited: list[Lock] = field(default_factory=list)
+
+
 class CreditLocks:
     def __init__(
         self,
@@ -55,6 +90,8 @@ class CreditLocks:
         self._retry_after = retry_after_seconds
         self._skip_until = 0.0
         self.degraded_count = 0
+        self._acquire_script = client.register_script(_ACQUIRE)
+        self._release_script = client.register_script(_RELEASE)
 
     def key(self, reference: str) -> str:
         return credit_lock_key(self._prefix, reference)
@@ -64,49 +101,43 @@ class CreditLocks:
         """Lock each reference (sorted, so two holders never wait on each other in a cycle);
         release every lock we own on the way out, whatever happened inside."""
         held = Held()
-        locks: list[Lock] = []
+        taken = _Taken(uuid.uuid4().hex)
         try:
-            self._acquire_all(sorted(set(references)), held, locks)
+            self._acquire_all(sorted(set(references)), held, taken)
             yield held
         finally:
-            self._release_all(locks)
+            self._release_all(taken)
 
-    def _acquire_all(self, references: list[str], held: Held, locks: list[Lock]) -> None:
+    def _acquire_all(self, references: list[str], held: Held, taken: _Taken) -> None:
         if time.monotonic() < self._skip_until:
             held.degraded = True
             return
         try:
-            contended = self._acquire_free(references, locks)
+            contended = self._acquire_free(references, taken)
             for reference in contended:  # sorted: holders never wait on each other in a cycle
-                lock = self._lock(reference)
+                lock = self._client.lock(
+                    self.key(reference), timeout=self._lease, blocking_timeout=self._wait
+                )
                 if lock.acquire():
-                    locks.append(lock)
+                    taken.waited.append(lock)
                 else:
                     held.timed_out.add(reference)
         except _UNREACHABLE as exc:
             self._degrade(exc)
             held.degraded = True
 
-    def _lock(self, reference: str) -> Lock:
-        return self._client.lock(
-            self.key(reference), timeout=self._lease, blocking_timeout=self._wait
-        )
-
-    def _acquire_free(self, references: list[str], locks: list[Lock]) -> list[str]:
-        """One round trip for the uncontended case: SET NX PX with a fresh owner token per
-        lock (what redis-py's Lock.acquire does one by one); returns the references taken."""
-        candidates = [self._lock(reference) for reference in references]
-        tokens = [uuid.uuid4().hex.encode() for _ in candidates]
-        pipe = self._client.pipeline(transaction=False)
-        for lock, token in zip(candidates, tokens, strict=True):
-            pipe.set(lock.name, token, nx=True, px=max(1, round(self._lease * 1000)))
+    def _acquire_free(self, references: list[str], taken: _Taken) -> list[str]:
+        """One round trip for the uncontended case: a script doing SET NX PX on every key
+        with this batch's owner token; returns the references someone else holds."""
+        if not references:
+            return []
+        keys = [self.key(reference) for reference in references]
+        lease_ms = max(1, round(self._lease * 1000))
+        flags = self._acquire_script(keys=keys, args=[taken.token, lease_ms])
         contended = []
-        for reference, lock, token, ok in zip(
-            references, candidates, tokens, pipe.execute(), strict=True
-        ):
+        for reference, key, ok in zip(references, keys, flags, strict=True):
             if ok:
-                lock.local.token = token  # so release() checks we still own it
-                locks.append(lock)
+                taken.keys.append(key)
             else:
                 contended.append(reference)
         return contended
@@ -122,24 +153,31 @@ class CreditLocks:
             retry_after_seconds=self._retry_after,
         )
 
-    def _release_all(self, locks: list[Lock]) -> None:
-        """Release in one round trip with redis-py's owner-checked script: a key whose token
-        is no longer ours (lease ran out, someone else holds it now) is left alone."""
-        if not locks:
+    def _release_all(self, taken: _Taken) -> None:
+        """Release in one round trip, owner-checked: a key whose token is no longer ours
+        (lease ran out, someone else holds it now) is left alone."""
+        if not taken.keys and not taken.waited:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for lock in locks:
-                assert lock.lua_release is not None  # registered when the Lock is built
-                lock.lua_release(keys=[lock.name], args=[lock.local.token], client=pipe)
-            released = pipe.execute()
+            released = list(self._release_script(keys=taken.keys, args=[taken.token]))
+            released += [_release(lock) for lock in taken.waited]
         except _UNREACHABLE as exc:
-            log.warning("lock.release_failed", error=str(exc), count=len(locks))
+            log.warning("lock.release_failed", error=str(exc), count=len(taken.keys))
             return
-        for lock, ok in zip(locks, released, strict=True):
+        names = [*taken.keys, *(str(lock.name) for lock in taken.waited)]
+        for key, ok in zip(names, released, strict=True):
             if not ok:
                 # The lease ran out mid-credit; PostgreSQL's row lock kept the credit single.
-                log.warning("lock.lease_expired", key=lock.name)
+                log.warning("lock.lease_expired", key=key)
+
+
+def _release(lock: Lock) -> int:
+    """Release a lock we waited for; 0 when its lease ran out (it is someone else's now)."""
+    try:
+        lock.release()
+    except LockError:
+        return 0
+    return 1
 
 
 def redis_client(url: str) -> redis.Redis[bytes]:

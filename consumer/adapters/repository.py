@@ -1,5 +1,6 @@
-"""SQL for the credit and its reversals: rows locked in a fixed order (payment, then wallet),
-set-based statements, typed SQLAlchemy 2.x."""
+"""SQL for the credit and its reversals: rows locked in a fixed order (payments, then processed
+events, then wallets last), typed SQLAlchemy 2.x for the row locks, fixed array-parameter
+statements for the batch writes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, column, func, or_, select, tuple_, update, values
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from payhooks.db.tables import LedgerReversal, LedgerTransaction, Payment, ProcessedEvent, Wallet
+from payhooks.db.tables import LedgerReversal, Payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,47 @@ class EventRecord:
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The batch statements take one array per column (`unnest`), so each is one fixed text: no
+# per-batch SQL compilation, whatever the batch size, and one round trip per statement.
+_INSERT_LEDGER = text(
+    """
+    INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+    SELECT * FROM unnest(CAST(:references AS text[]), CAST(:payment_ids AS bigint[]),
+        CAST(:wallet_ids AS bigint[]), CAST(:amounts AS bigint[]), CAST(:currencies AS text[]),
+        CAST(:event_ids AS text[]))
+    """
+)
+_COMPLETE_PAYMENTS = text(
+    """
+    UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
+        updated_at = now()
+    WHERE id = ANY (CAST(:ids AS bigint[]))
+    """
+)
+# FOR NO KEY UPDATE: what the balance UPDATE takes anyway; it does not block the foreign-key
+# checks (KEY SHARE) of other transactions inserting ledger rows for the same wallet.
+_LOCK_WALLETS = text(
+    "SELECT id FROM wallets WHERE id = ANY (CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
+)
+_ADD_TO_WALLETS = text(
+    """
+    UPDATE wallets SET balance = wallets.balance + d.delta, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS d (id, delta)
+    WHERE wallets.id = d.id
+    RETURNING wallets.id, wallets.balance
+    """
+)
+_RECORD_EVENTS = text(
+    """
+    INSERT INTO processed_events (event_id, provider, event_type, reference, outcome, detail)
+    SELECT * FROM unnest(CAST(:event_ids AS text[]), CAST(:providers AS text[]),
+        CAST(:event_types AS text[]), CAST(:references AS text[]), CAST(:outcomes AS text[]),
+        CAST(:details AS text[]))
+    ON CONFLICT (event_id) DO NOTHING
+    """
+)
 
 
 class LedgerRepository:
@@ -93,58 +147,37 @@ class LedgerRepository:
         ).all()
         return {(row.provider, row.reversal_id) for row in rows}
 
-    def lock_wallets(self, wallet_ids: Iterable[int]) -> list[int]:
-        """Lock wallets in id order, always after the payments."""
-        wanted = sorted(set(wallet_ids))
-        if not wanted:
-            return []
-        return list(
-            self.session.scalars(
-                select(Wallet.id).where(Wallet.id.in_(wanted)).order_by(Wallet.id).with_for_update()
-            ).all()
-        )
-
     def add_credits(self, credits: Sequence[tuple[Payment, str]]) -> None:
-        """Credit many locked payments with three statements, not three per payment: the
-        ledger rows, each wallet's total, the payments marked completed."""
+        """Credit many locked payments with two statements, not two per payment: the ledger
+        rows, and the payments marked completed. The wallets' totals are `settle_wallets`."""
         if not credits:
             return
         self.session.execute(
-            insert(LedgerTransaction),
-            [
-                {
-                    "reference": p.reference,
-                    "payment_id": p.id,
-                    "wallet_id": p.wallet_id,
-                    "amount": p.amount,
-                    "currency": p.currency,
-                    "event_id": event_id,
-                }
-                for p, event_id in credits
-            ],
+            _INSERT_LEDGER,
+            {
+                "references": [p.reference for p, _ in credits],
+                "payment_ids": [p.id for p, _ in credits],
+                "wallet_ids": [p.wallet_id for p, _ in credits],
+                "amounts": [p.amount for p, _ in credits],
+                "currencies": [p.currency for p, _ in credits],
+                "event_ids": [event_id for _, event_id in credits],
+            },
         )
-        totals: dict[int, int] = {}
-        for payment, _ in credits:
-            totals[payment.wallet_id] = totals.get(payment.wallet_id, 0) + payment.amount
-        deltas = values(column("id", BigInteger), column("delta", BigInteger), name="deltas").data(
-            sorted(totals.items())
-        )
-        self.session.execute(
-            update(Wallet)
-            .where(Wallet.id == deltas.c.id)
-            .values(balance=Wallet.balance + deltas.c.delta, updated_at=func.now())
-        )
-        self.session.execute(
-            update(Payment)
-            .where(Payment.id.in_(sorted(p.id for p, _ in credits)))
-            .values(
-                state="completed",
-                credited=True,
-                processing_completed_at=func.now(),
-                updated_at=func.now(),
-            )
-            .execution_options(synchronize_session=False)
-        )
+        self.session.execute(_COMPLETE_PAYMENTS, {"ids": sorted(p.id for p, _ in credits)})
+
+    def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
+        """Add each wallet's delta (credits minus reversals): the wallets locked in id order,
+        then updated; returns the wallets left below zero. The last thing a credit transaction
+        does before its commit: the wallet rows are the ones every consumer process contends
+        for, so they are held for as short a time as possible."""
+        ids = sorted(wallet for wallet, delta in deltas.items() if delta)
+        if not ids:
+            return set()
+        self.session.execute(_LOCK_WALLETS, {"ids": ids})
+        rows = self.session.execute(
+            _ADD_TO_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]}
+        ).all()
+        return {row.id for row in rows if row.balance < 0}
 
     def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None:
         """Remember the provider's id of each credited transaction (refunds may name only it)."""
@@ -159,12 +192,12 @@ class LedgerRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def add_reversals(self, rows: Sequence[ReversalRow]) -> set[int]:
+    def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
         """Write the reversal rows (the database trigger adds each to its payment's
-        refunded_amount, whose CHECK caps it at the amount), debit each wallet by its total, set
-        each payment's final state. Returns the wallets left below zero."""
+        refunded_amount, whose CHECK caps it at the amount) and set each payment's final state.
+        The wallets' debits are `settle_wallets`."""
         if not rows:
-            return set()
+            return
         self.session.execute(
             insert(LedgerReversal),
             [
@@ -181,20 +214,9 @@ class LedgerRepository:
                 for r in rows
             ],
         )
-        totals: dict[int, int] = {}
         final_state: dict[int, str] = {}
         for row in rows:
-            totals[row.payment.wallet_id] = totals.get(row.payment.wallet_id, 0) + row.amount
             final_state[row.payment.id] = row.state_after  # the last one of the batch wins
-        deltas = values(column("id", BigInteger), column("delta", BigInteger), name="debits").data(
-            sorted(totals.items())
-        )
-        negative = self.session.execute(
-            update(Wallet)
-            .where(Wallet.id == deltas.c.id)
-            .values(balance=Wallet.balance - deltas.c.delta, updated_at=func.now())
-            .returning(Wallet.id, Wallet.balance)
-        ).all()
         states = values(column("id", BigInteger), column("state", String), name="states").data(
             sorted(final_state.items())
         )
@@ -204,7 +226,6 @@ class LedgerRepository:
             .values(state=states.c.state, updated_at=func.now())
             .execution_options(synchronize_session=False)
         )
-        return {row.id for row in negative if row.balance < 0}
 
     def flag_payment(self, payment_id: int, reason: str) -> None:
         self.session.execute(
@@ -216,8 +237,15 @@ class LedgerRepository:
         unique = {row.event_id: row for row in reversed(list(rows))}
         if not unique:
             return
+        ordered = [unique[key] for key in sorted(unique)]
         self.session.execute(
-            insert(ProcessedEvent)
-            .values([unique[key].as_row() for key in sorted(unique)])
-            .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+            _RECORD_EVENTS,
+            {
+                "event_ids": [r.event_id for r in ordered],
+                "providers": [r.provider for r in ordered],
+                "event_types": [r.event_type for r in ordered],
+                "references": [r.reference for r in ordered],
+                "outcomes": [r.outcome for r in ordered],
+                "details": [r.detail for r in ordered],
+            },
         )

@@ -1,11 +1,13 @@
 """The seed's `credit_user`, for one event or a whole batch: one PostgreSQL transaction, at most
 one credit per payment.
 
-Lock order is fixed for every transaction: payments by id, then wallets by id, then the
-processed_events inbox by event id, so concurrent credits never deadlock. Per-event semantics
-hold inside a batch: each event is decided against the payment as the events before it in the
-same batch left it (a second success for a reference is a duplicate, a refund after its success
-in the same batch applies).
+Lock order is fixed for every transaction: payments by id, then the processed_events inbox by
+event id, then wallets by id, so concurrent credits never deadlock. The wallets come last
+because every consumer process contends for them: a transaction holds them only for its last
+two statements and its commit, so two processes' batches overlap instead of queueing.
+Per-event semantics hold inside a batch: each event is decided against the payment as the
+events before it in the same batch left it (a second success for a reference is a duplicate, a
+refund after its success in the same batch applies).
 
 Reversals (refunds, lost disputes) ride the same transaction: their payments are locked with the
 others (found by reference, or by the provider's transaction id for Stripe), each reversal id is
@@ -202,15 +204,11 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             if o.verdict is Verdict.APPLY
         ]
         reversals = _reversal_rows(items, outcomes, ledger)
-        uow.ledger.lock_wallets(
-            [payment.wallet_id for payment, _, _ in credits]
-            + [row.payment.wallet_id for row in reversals]
-        )
         uow.ledger.add_credits([(payment, event_id) for payment, event_id, _ in credits])
         uow.ledger.set_provider_txn_ids(
             (payment.id, txn_id) for payment, _, txn_id in credits if txn_id
         )
-        negative = uow.ledger.add_reversals(reversals)
+        uow.ledger.add_reversals(reversals)
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.verdict is Verdict.REJECT:
                 uow.ledger.flag_payment(ledger.payments[_key(item)].id, outcome.reason)
@@ -226,8 +224,22 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             for item, o in zip(items, outcomes, strict=True)
             if o.verdict is not None
         )
+        # Last: the wallet rows are held from here to the commit, and only that long.
+        negative = uow.ledger.settle_wallets(_wallet_deltas(credits, reversals))
         uow.commit()
     return [_finished(item, o, ledger, negative) for item, o in zip(items, outcomes, strict=True)]
+
+
+def _wallet_deltas(
+    credits: Sequence[tuple[Payment, str, str | None]], reversals: Sequence[ReversalRow]
+) -> dict[int, int]:
+    """Each touched wallet's change: its credits minus its reversals."""
+    deltas: dict[int, int] = {}
+    for payment, _, _ in credits:
+        deltas[payment.wallet_id] = deltas.get(payment.wallet_id, 0) + payment.amount
+    for row in reversals:
+        deltas[row.payment.wallet_id] = deltas.get(row.payment.wallet_id, 0) - row.amount
+    return deltas
 
 
 def _reference_of(item: CreditItem, ledger: _Ledger) -> str:

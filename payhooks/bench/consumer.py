@@ -13,10 +13,12 @@ group's committed offsets cover the main topic, so group start-up is not counted
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,9 +105,15 @@ class ConsumerConfig:
 @dataclass
 class ConsumerRuns:
     rates: dict[str, list[float]] = field(default_factory=dict)
+    bounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # consumer runs
 
-    def add(self, name: str, rate: float) -> None:
-        self.rates.setdefault(name, []).append(rate)
+    def add(self, name: str, result: float | Drained) -> None:
+        if isinstance(result, Drained):
+            bound = {"lock_wait_share": round(result.lock_wait_share, 3),
+                     "cpu_us_per_credit": round(result.cpu_us_per_credit, 1)}  # fmt: skip
+            self.bounds.setdefault(name, []).append(bound)
+            result = result.rate
+        self.rates.setdefault(name, []).append(result)
 
 
 def prefill(settings: Settings, count: int, failing_every: int = 0) -> None:
@@ -186,19 +194,74 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
         stop_process(proc)
 
 
-def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> float:
+@dataclass
+class Drained:
+    """One drain: its rate, and what bounds it."""
+
+    rate: float
+    lock_wait_share: float  # of the sampled consumer backends, the share waiting on a lock
+    cpu_us_per_credit: float  # the consumer processes' CPU per settled event
+
+
+class LockWaits(threading.Thread):
+    """Samples pg_stat_activity every 20 ms: how often the consumers' PostgreSQL backends
+    (application_name payhooks) are waiting on a row or transaction lock rather than working."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self._conn = pg_connect(database_url)
+        self._conn.autocommit = True
+        self._finished = threading.Event()
+        self.waiting = self.active = 0
+
+    def run(self) -> None:
+        with self._conn.cursor() as cur:
+            while not self._finished.wait(0.02):
+                cur.execute(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'payhooks' AND state = 'active'"
+                )
+                waiting, active = cur.fetchone() or (0, 0)
+                self.waiting += waiting
+                self.active += active
+
+    def share(self) -> float:
+        self._finished.set()
+        self.join()
+        self._conn.close()
+        return self.waiting / self.active if self.active else 0.0
+
+
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> Drained:
     """Settled events/s of `processes` consumers draining `count` pre-filled events."""
     offsets = CommittedOffsets(settings)
     procs, _ = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
+    waits = LockWaits(ctx.database_url)
     try:
-        start, done_at_start = time.monotonic(), offsets.total()
+        waits.start()
+        start, done_at_start, cpu_at_start = time.monotonic(), offsets.total(), cpu_seconds(procs)
         deadline = start + 600
         while (done := offsets.total()) < count:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"{settings.consumer_group} stopped at {done}/{count}")
             time.sleep(0.05)
-        return (done - done_at_start) / (time.monotonic() - start)
+        elapsed, cpu = time.monotonic() - start, cpu_seconds(procs) - cpu_at_start
+        settled = max(1, done - done_at_start)
+        return Drained(settled / elapsed, waits.share(), 1e6 * cpu / settled)
     finally:
+        if waits.is_alive():
+            waits.share()
         stop_all(procs)
         offsets.close()
 
@@ -270,11 +333,12 @@ def _repetition(
     def fresh_group(name: str) -> Settings:
         return clean.model_copy(update={"consumer_group": f"{clean.topic_prefix}-{name}-{rep}"})
 
-    def measure(name: str, run: Callable[[], float]) -> None:
+    def measure(name: str, run: Callable[[], float | Drained]) -> None:
         for references in (PG_REFERENCES, BATCH_REFERENCES, CONSUMER_REFERENCES):
             reset_credits(ctx.database_url, references)
         runs.add(name, run())
-        ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s")
+        bound = runs.bounds[name][-1] if name in runs.bounds else ""
+        ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s  {bound}")
 
     measure("pgbench -c1", lambda: pgbench(ctx.database_url, 1, count))
     measure("1 consumer", lambda: drain(ctx, fresh_group("one"), 1, count))
@@ -305,7 +369,9 @@ def consumer_figures(runs: ConsumerRuns, batch_size: int) -> list[Figure]:
         Figure("consumer", "Consumer credits/s, 2 processes", "/s", "2 consumers",
                r["2 consumers"], "pgbench -c2", r["pgbench -c2"], target=1.0),
         Figure("consumer", "Consumer scaling: 2 processes vs 1", "/s", "2 consumers",
-               r["2 consumers"], "1 consumer", r["1 consumer"], target=1.0),
+               r["2 consumers"], "1 consumer", r["1 consumer"], target=1.0,
+               extra={"bounds_2_consumers": runs.bounds.get("2 consumers", []),
+                      "bounds_1_consumer": runs.bounds.get("1 consumer", [])}),
         Figure("consumer", "Retry path: 1% transient vs 0%", "/s", "1% transient",
                r["1 consumer, 1% transient"], "0%", r["1 consumer"], target=0.95),
         Figure("consumer", "Lock cost: Redis lock on vs off", "/s", "lock on", r["1 consumer"],

@@ -17,6 +17,7 @@ from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.settle import Locks, Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.engine import make_engine, make_session_factory
+from payhooks.provider_verify import HttpProviderVerifier, ProviderVerifier
 from payhooks.settings import PROVIDERS, Settings
 from schemas.names import dlq_topic, main_topic, retry_topics
 
@@ -52,6 +53,8 @@ class CreditApp:
 
     def close(self) -> None:
         self.engine.dispose()
+        if isinstance(self.handler.verifier, HttpProviderVerifier):
+            self.handler.verifier.close()
 
 
 def default_locks(settings: Settings) -> Locks:
@@ -73,7 +76,11 @@ def _secrets_of(settings: Settings) -> Callable[[str], tuple[bytes, ...]]:
 
 
 def bootstrap(
-    settings: Settings, *, group: str | None = None, locks: Locks | None = None
+    settings: Settings,
+    *,
+    group: str | None = None,
+    locks: Locks | None = None,
+    verifier: ProviderVerifier | None = None,
 ) -> CreditApp:
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
@@ -99,5 +106,6 @@ def bootstrap(
             prefix=settings.topic_prefix,
             group=group,
             secrets=_secrets_of(settings),
+            verifier=verifier or HttpProviderVerifier(settings),
         ),
     )

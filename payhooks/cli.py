@@ -570,6 +570,67 @@ def _print_replay(decisions: Any, summary: Any, *, dry_run: bool, as_json: bool)
 
 
 @app.command()
+def sweep(
+    *,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            envvar="PAYHOOKS_SWEEP_OLDER_THAN",
+            help="Ask about payments processing for longer than this (e.g. 15m).",
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (cron).")] = False,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", envvar="PAYHOOKS_SWEEP_PERIOD", help="Between passes (1m)."),
+    ] = None,
+    expire_after: Annotated[
+        str | None,
+        typer.Option(
+            "--expire-after",
+            envvar="PAYHOOKS_SWEEP_EXPIRE_AFTER",
+            help="Still unpaid this long after creation: failed (24h).",
+        ),
+    ] = None,
+    database_url: DatabaseOpt = None,
+    kafka_bootstrap: KafkaOpt = None,
+    topic_prefix: PrefixOpt = None,
+) -> None:
+    """Settle payments whose webhook never came: ask each provider's verify API; paid ones go
+    through the same Kafka path as webhooks, expired ones are failed (docs/lifecycle.md)."""
+    import signal
+    import threading
+
+    from payhooks.db.engine import make_engine
+    from payhooks.logs import configure_logging
+    from payhooks.sweep import build_sweeper
+
+    settings = settings_from(
+        sweep_older_than=older_than,
+        sweep_period=period,
+        sweep_expire_after=expire_after,
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+    )
+    configure_logging(settings.log_format)
+    engine = make_engine(settings.database_url, pool_size=1)
+    sweeper, close = build_sweeper(settings, engine)
+    try:
+        if once:
+            sweeper.sweep_once()
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        sweeper.run(stop, settings.sweep_period)
+    finally:
+        close()
+        engine.dispose()
+
+
+@app.command()
 def reconcile(
     as_json: JsonOpt = False,
     database_url: DatabaseOpt = None,

@@ -116,6 +116,12 @@ class Settings(KafkaClientSettings):
     # Benchmark/ops knob: false = no Redis lock, PostgreSQL row locks alone (docs/consumer.md).
     consumer_redis_lock: bool = True
     stuck_processing_seconds: int = Field(default=3600, ge=1)
+    # `payhooks sweep` (docs/lifecycle.md): payments `processing` for longer than this are asked
+    # about at their provider; still unpaid after `expire_after`, they are failed.
+    sweep_older_than: float = Field(default=900.0, ge=0)
+    sweep_expire_after: float = Field(default=86_400.0, gt=0)
+    sweep_period: float = Field(default=60.0, gt=0)
+    sweep_batch_size: int = Field(default=500, ge=1)
     # The credit consumer's knobs (docs/consumer.md explains each).
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1)
@@ -161,7 +167,9 @@ class Settings(KafkaClientSettings):
             )
         return tuple(name for name in names if name != "none")
 
-    @field_validator("dlq_retention", mode="before")
+    @field_validator(
+        "dlq_retention", "sweep_older_than", "sweep_expire_after", "sweep_period", mode="before"
+    )
     @classmethod
     def _retention_from_text(cls, value: object) -> float:
         return parse_duration(value) if isinstance(value, str) else float(str(value))

@@ -252,3 +252,45 @@ def signed_envelope(provider: str, body: bytes, secret: str) -> WebhookEnvelope:
         raw_body=encode_body(body),
         signature_headers=headers,
     )
+
+
+@contextmanager
+def credit_worker(settings: Any, **bootstrap_options: Any) -> Iterator[Any]:
+    """A real credit consumer (`worker.run`) in a thread, stopped at the end."""
+    import threading
+
+    from consumer.bootstrap import bootstrap
+    from consumer.entrypoints.worker import run
+
+    app = bootstrap(settings, **bootstrap_options)
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(app, stop), daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        stop.set()
+        thread.join(60)
+        app.close()
+    assert not thread.is_alive(), "the worker did not stop"
+
+
+class ScriptedVerifier:
+    """An in-memory fake of the ProviderVerifier port: the answer per reference (None: the
+    provider does not answer), and a record of every call."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, str]] = []
+
+    def confirm(self, provider: str, reference: str, *, transaction_id: str | None = None) -> Any:
+        from payhooks.provider_verify import ProviderUnreachable
+
+        self.calls.append((provider, reference))
+        found = self.answers.get(reference)
+        if found is None:
+            raise ProviderUnreachable(f"{provider} is down (scripted)")
+        return found
+
+    def close(self) -> None:
+        pass

@@ -26,6 +26,10 @@ class ReversalBeforeCredit(RetryableError):
     """The refund or dispute names a payment not credited yet; it waits for the success."""
 
 
+class ConfirmationUnavailable(RetryableError):
+    """The provider's verify API gave no usable answer; the event is confirmed later."""
+
+
 class DependencyUnavailable(RetryableError):
     """PostgreSQL or Redis did not answer."""
 
@@ -45,6 +49,10 @@ class CreditMismatch(PermanentError):
 class ReversalRejected(PermanentError):
     """The refund or dispute cannot apply: it exceeds what is left of the credit, its currency
     differs, or the payment was never credited and cannot be."""
+
+
+class ConfirmationMismatch(PermanentError):
+    """The provider's own record of the payment contradicts the event."""
 
 
 class IllegalTransition(PermanentError):

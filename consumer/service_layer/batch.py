@@ -13,9 +13,12 @@ from consumer.domain.records import Delivery, HandOff, handoff_headers
 from consumer.domain.retry_policy import DeadLetter, RetryPolicy
 from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
 from consumer.service_layer.settle import Settler
+from consumer.service_layer.sweep_claims import confirmed_claim
+from payhooks.provider_verify import ProviderVerifier
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import MalformedEnvelope
 from schemas.names import dlq_topic, retry_attempt_of, retry_topic
+from schemas.sweep import is_sweep_claim
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class BatchHandler:
     prefix: str
     group: str
     secrets: Callable[[str], Sequence[bytes]]
+    verifier: ProviderVerifier | None = None  # confirms sweep claims again
 
     def handle(self, deliveries: Sequence[Delivery], now_ms: int) -> list[Result]:
         decoded = [self._decode(d) for d in deliveries]
@@ -52,15 +56,17 @@ class BatchHandler:
                 results.append(self._hand_off(delivery, None, item, now_ms))
         return results
 
-    def _decode(self, delivery: Delivery) -> CreditItem | PoisonMessage:
+    def _decode(self, delivery: Delivery) -> CreditItem | ConsumerError:
         try:
             envelope = WebhookEnvelope.from_bytes(delivery.value)
+            if is_sweep_claim(envelope):
+                return confirmed_claim(envelope, self.verifier)
             return CreditItem(envelope, verified_event(envelope, self.secrets(envelope.provider)))
         except MalformedEnvelope as exc:
             poison = PoisonMessage(str(exc), raw=delivery.value)
             poison.__cause__ = exc
             return poison
-        except PoisonMessage as exc:
+        except ConsumerError as exc:
             return exc
 
     def _result(

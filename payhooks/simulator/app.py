@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from payhooks.settings import PROVIDERS, Settings
-from payhooks.simulator.events import webhook_body
+from payhooks.simulator.events import reversal_body, webhook_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import to_major_units, to_minor_units
 
@@ -38,6 +38,7 @@ class SimulatedPayment:
     currency: str
     email: str
     status: str = "pending"
+    refunded: int = 0  # refunds and lost disputes so far, minor units
 
 
 @dataclass
@@ -239,6 +240,14 @@ def _verify_answer(provider: str, state: SimulatorState, payment: SimulatedPayme
     }
 
 
+def _with_refunds(answer: Any, payment: SimulatedPayment) -> Any:
+    """Refunds show in the verify answer (`amount_refunded`, minor units) without changing its
+    status: the payment was paid; what went back is a separate figure, as at the providers."""
+    target = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+    target["amount_refunded"] = payment.refunded
+    return answer
+
+
 def _known(state: SimulatorState, provider: str, reference: str) -> SimulatedPayment | None:
     payment = state.payments.get(reference)
     return payment if payment is not None and payment.provider == provider else None
@@ -251,7 +260,7 @@ async def stripe_intent(request: Request) -> Response:
     payment = _known(state, "stripe", reference)
     if payment is None:
         return JSONResponse({"error": {"message": "No such payment_intent"}}, 404)
-    return JSONResponse(_stripe_intent(payment))
+    return JSONResponse(_with_refunds(_stripe_intent(payment), payment))
 
 
 async def stripe_intent_search(request: Request) -> Response:
@@ -271,7 +280,7 @@ def verifier(provider: str) -> Callable[[Request], Awaitable[Response]]:
         payment = _known(state, provider, reference)
         if payment is None:
             return JSONResponse({"status": False, "message": "Transaction not found"}, 404)
-        return JSONResponse(_verify_answer(provider, state, payment))
+        return JSONResponse(_with_refunds(_verify_answer(provider, state, payment), payment))
 
     return verify
 
@@ -297,6 +306,8 @@ async def simulate_pay(request: Request) -> Response:
     )
     if succeeded:
         payment.status = "success"  # paid at the provider first; then it tells the merchant
+    if body.get("webhook", True) is False:  # a lost webhook: only the verify API knows
+        return JSONResponse({"provider": payment.provider, "status": payment.status})
     answer = await _post_webhook(state, payment.provider, raw)
     return JSONResponse(
         {
@@ -329,6 +340,44 @@ def _json_or_text(response: httpx.Response) -> Any:
         return response.text
 
 
+def reverser(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    """`POST /simulate/refund` / `/simulate/dispute` `{"reference", "amount"?, "id"?}`: money goes
+    back at the provider (a refund, or a dispute the merchant lost), then its signed webhook."""
+
+    async def reverse(request: Request) -> Response:
+        state = _state(request)
+        body = await request.json()
+        payment = state.payments.get(str(body["reference"]))
+        if payment is None or payment.status != "success":
+            return JSONResponse({"error": "no paid payment has this reference"}, 404)
+        amount = int(body.get("amount", payment.amount - payment.refunded))
+        if not 0 < amount <= payment.amount - payment.refunded:
+            raise BadInput(f"{amount} is more than the {payment.amount - payment.refunded} left")
+        reversal_id = str(body.get("id") or f"{kind[:2]}_{secrets.token_hex(6)}")
+        payment.refunded += amount
+        raw = reversal_body(
+            payment.provider,
+            payment.reference,
+            amount,
+            payment.currency,
+            reversal_id=reversal_id,
+            kind=kind,
+        )
+        answer = await _post_webhook(state, payment.provider, raw)
+        return JSONResponse(
+            {
+                "provider": payment.provider,
+                "id": reversal_id,
+                "amount": amount,
+                "refunded": payment.refunded,
+                "status_code": answer.status_code,
+                "response": _json_or_text(answer),
+            }
+        )
+
+    return reverse
+
+
 async def simulate_outage(request: Request) -> Response:
     """The next `count` initialize calls to `provider` answer `status` (default 503)."""
     body = await request.json()
@@ -356,6 +405,8 @@ def _routes() -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/simulate/pay", simulate_pay, methods=["POST"]),
         Route("/simulate/outage", simulate_outage, methods=["POST"]),
+        Route("/simulate/refund", reverser("refund"), methods=["POST"]),
+        Route("/simulate/dispute", reverser("chargeback"), methods=["POST"]),
     ]
     for provider in PROVIDERS:
         init_path, verify_path = paths[provider]

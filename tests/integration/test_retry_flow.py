@@ -5,9 +5,7 @@ Delays are a few hundred milliseconds (settings.retry_delays), so nothing sleeps
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -15,8 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from consumer.bootstrap import CreditApp, bootstrap
-from consumer.entrypoints.worker import run
+from consumer.bootstrap import CreditApp
 from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
 from payhooks.settings import Settings
 from payhooks.simulator.events import reversal_body
@@ -26,6 +23,7 @@ from schemas import headers as h
 from schemas.names import dlq_topic, main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import (
+    credit_worker,
     eventually,
     paystack_envelope_bytes,
     produce_records,
@@ -52,19 +50,8 @@ def fast(settings: Settings) -> Settings:
     return tuned
 
 
-@contextmanager
-def worker(settings: Settings) -> Iterator[CreditApp]:
-    app = bootstrap(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=run, args=(app, stop), daemon=True)
-    thread.start()
-    try:
-        yield app
-    finally:
-        stop.set()
-        thread.join(60)
-        app.close()
-    assert not thread.is_alive(), "the worker did not stop"
+def worker(settings: Settings) -> AbstractContextManager[CreditApp]:
+    return credit_worker(settings)
 
 
 def given_payment(factory: sessionmaker[Session], reference: str, amount: int = 500_000) -> None:

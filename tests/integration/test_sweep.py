@@ -1,0 +1,157 @@
+"""`payhooks sweep` on the real PostgreSQL and Kafka with a real credit consumer; the providers'
+verify API is a scripted fake of our ProviderVerifier port (what it answers is the test's
+given)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+
+from payhooks.db.tables import LedgerTransaction, Payment, Wallet
+from payhooks.settings import Settings
+from payhooks.sweep import SqlSweepLedger, Sweeper, kafka_publisher
+from payhooks.topics import ensure_topics
+from producer_gateway.service_layer.payments import create_payment
+from schemas.names import main_topic
+from schemas.providers.confirm import Confirmation, ConfirmedStatus
+from schemas.sweep import SweepClaim, sweep_envelope
+from tests.helpers import ScriptedVerifier, credit_worker, eventually, produce_records
+
+pytestmark = pytest.mark.integration
+AMOUNT = 500_000
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    tuned = settings.model_copy(update={"retry_delays": (0.2, 0.3), "consumer_batch_size": 50})
+    ensure_topics(tuned)
+    return tuned
+
+
+def processing_payment(factory: sessionmaker[Session], reference: str) -> None:
+    """Initialized at the provider (processing); its webhook never comes."""
+    with factory() as session:
+        payment = create_payment(
+            session,
+            reference=reference,
+            user_id=f"user-{reference}",
+            amount=AMOUNT,
+            currency="NGN",
+            provider="paystack",
+        )
+        session.flush()
+        session.execute(update(Payment).where(Payment.id == payment.id).values(state="processing"))
+        session.commit()
+
+
+def paid(reference: str, amount: int = AMOUNT) -> Confirmation:
+    return Confirmation("paystack", reference, ConfirmedStatus.SUCCEEDED, amount, "NGN", "9")
+
+
+def sweeper(settings: Settings, factory: sessionmaker[Session], verifier: ScriptedVerifier) -> Any:
+    publish, _ = kafka_publisher(settings, main_topic(settings.topic_prefix))
+    return Sweeper(SqlSweepLedger(factory), verifier, publish, older_than=0, expire_after=86_400)
+
+
+def payment_of(factory: sessionmaker[Session], reference: str) -> Payment:
+    with factory() as session:
+        return session.scalars(select(Payment).where(Payment.reference == reference)).one()
+
+
+def test_two_concurrent_sweeps_credit_a_lost_webhook_payment_exactly_once(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    # Given a payment paid at the provider whose webhook was lost
+    processing_payment(session_factory, "lost-1")
+    verifier = ScriptedVerifier({"lost-1": paid("lost-1")})
+    sweeps = [sweeper(fast, session_factory, verifier) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    counts: list[Counter[str]] = []
+
+    def one(index: int) -> None:
+        barrier.wait()
+        counts.append(sweeps[index].sweep_once())
+
+    # When two sweeps run at the same moment (both see it, both publish a claim)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [c["claimed"] for c in counts] == [1, 1]
+    asked_again = ScriptedVerifier({"lost-1": paid("lost-1")})
+    with capture_logs() as logs, credit_worker(fast, verifier=asked_again):
+        # Then the consumer, confirming each claim with the provider, credits it once
+        eventually(lambda: len(_settled(logs)) == 2, seconds=60)
+    assert sorted(_settled(logs)) == ["credit.applied", "credit.duplicate"]
+    assert asked_again.calls == [("paystack", "lost-1")] * 2  # each claim confirmed again
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
+        assert session.scalars(select(Wallet.balance)).one() == AMOUNT
+    assert payment_of(session_factory, "lost-1").state == "completed"
+    # And a later pass finds nothing left to do
+    assert sweeps[0].sweep_once() == Counter()
+
+
+def _settled(logs: list[dict[str, Any]]) -> list[str]:
+    return [e["event"] for e in logs if e["event"] in ("credit.applied", "credit.duplicate")]
+
+
+def test_a_forged_sweep_claim_credits_nothing(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    # Given an attacker who can write to the topic, and a payment the provider says is unpaid
+    processing_payment(session_factory, "forged-1")
+    verifier = ScriptedVerifier(
+        {"forged-1": Confirmation("paystack", "forged-1", ConfirmedStatus.PENDING)}
+    )
+    claim = SweepClaim(
+        reference="forged-1", amount=AMOUNT, currency="NGN", swept_at="2026-11-28T00:00:00Z"
+    )
+    forged = sweep_envelope("paystack", claim)
+    topic = main_topic(fast.topic_prefix)
+    with capture_logs() as logs, credit_worker(fast, verifier=verifier):
+        # When the forged claim is consumed
+        produce_records(fast.kafka_bootstrap, topic, [(b"forged-1", forged.to_bytes())])
+        # Then the provider is asked, does not confirm, and the claim is dead-lettered
+        eventually(lambda: any(e["event"] == "dlq.published" for e in logs), seconds=60)
+    assert verifier.calls == [("paystack", "forged-1")]
+    assert payment_of(session_factory, "forged-1").credited is False
+    dead = next(e for e in logs if e["event"] == "dlq.published")
+    assert dead["error_class"] == "ConfirmationMismatch"
+
+
+def test_an_abandoned_payment_past_expiry_is_failed_and_a_down_provider_waits(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    processing_payment(session_factory, "gone-1")
+    processing_payment(session_factory, "down-1")
+    verifier = ScriptedVerifier(
+        {"gone-1": Confirmation("paystack", "gone-1", ConfirmedStatus.PENDING, None, None)}
+    )
+    swept = Sweeper(
+        SqlSweepLedger(session_factory), verifier, lambda _: None, older_than=0, expire_after=0.001
+    ).sweep_once()
+    assert swept == Counter({"failed": 1, "unreachable": 1})
+    assert payment_of(session_factory, "gone-1").state == "failed"
+    assert payment_of(session_factory, "down-1").state == "processing"
+
+
+def test_a_credit_that_lands_first_wins_over_failing(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    processing_payment(session_factory, "raced-1")
+    with session_factory() as session:  # the webhook's credit committed meanwhile
+        session.execute(update(Payment).values(state="completed", credited=True))
+        session.commit()
+    assert (
+        SqlSweepLedger(session_factory).mark_failed(payment_of(session_factory, "raced-1").id, "x")
+        is False
+    )
+    assert payment_of(session_factory, "raced-1").state == "completed"

@@ -3,6 +3,8 @@ simulator, then the simulator signs and posts the success webhook, which lands o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,45 @@ from tests.helpers import payhooks_process, read_committed
 pytestmark = pytest.mark.integration
 
 
+@contextmanager
+def gateway_and_simulator(env_for: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real gateway and simulator, wired to each other; yields their base URLs."""
+    gateway_port, simulator_port = free_port(), free_port()
+    simulator = f"http://127.0.0.1:{simulator_port}"
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    env = {
+        **env_for,
+        **{f"PAYHOOKS_{FIELDS[p].upper()}": SECRETS[p] for p in SECRETS},
+        **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SECRETS},
+        "PAYHOOKS_GATEWAY_URL": gateway,
+    }
+    with (
+        payhooks_process(["gateway", "--port", str(gateway_port)], env, tmp_path / "gw.log"),
+        payhooks_process(["simulator", "--port", str(simulator_port)], env, tmp_path / "sim.log"),
+    ):
+        wait_http_ok(f"{gateway}/readyz")
+        wait_http_ok(f"{simulator}/healthz")
+        yield gateway, simulator
+
+
+def initialize(gateway: str, provider: str, key: str) -> str:
+    created = httpx.post(
+        f"{gateway}/payments",
+        json={
+            "user_id": "ada",
+            "amount": 123_450,
+            "currency": "NGN",
+            "provider": provider,
+            "email": "ada@example.com",
+        },
+        headers={"Idempotency-Key": key},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    reference: str = created.json()["reference"]
+    return reference
+
+
 @pytest.mark.parametrize("provider", list(SECRETS))
 def test_initialize_then_simulated_payment_reaches_kafka(
     settings: Settings,
@@ -26,36 +67,8 @@ def test_initialize_then_simulated_payment_reaches_kafka(
     tmp_path: Path,
     provider: str,
 ) -> None:
-    gateway_port, simulator_port = free_port(), free_port()
-    simulator = f"http://127.0.0.1:{simulator_port}"
-    env = {
-        **env_for,
-        **{f"PAYHOOKS_{FIELDS[p].upper()}": SECRETS[p] for p in SECRETS},
-        **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SECRETS},
-        "PAYHOOKS_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
-    }
-    with (
-        payhooks_process(["gateway", "--port", str(gateway_port)], env, tmp_path / "gw.log"),
-        payhooks_process(["simulator", "--port", str(simulator_port)], env, tmp_path / "sim.log"),
-    ):
-        wait_http_ok(f"http://127.0.0.1:{gateway_port}/readyz")
-        wait_http_ok(f"{simulator}/healthz")
-        created = httpx.post(
-            f"http://127.0.0.1:{gateway_port}/payments",
-            json={
-                "user_id": "ada",
-                "amount": 123_450,
-                "currency": "NGN",
-                "provider": provider,
-                "email": "ada@example.com",
-            },
-            headers={"Idempotency-Key": f"e2e-{provider}"},
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        reference = created.json()["reference"]
-        assert created.json()["authorization_url"].startswith(simulator)
-
+    with gateway_and_simulator(env_for, tmp_path) as (gateway, simulator):
+        reference = initialize(gateway, provider, f"e2e-{provider}")
         paid = httpx.post(f"{simulator}/simulate/pay", json={"reference": reference}, timeout=30)
 
     assert paid.json()["status_code"] == 202, paid.text
@@ -67,3 +80,30 @@ def test_initialize_then_simulated_payment_reaches_kafka(
         123_450,
     )
     assert record.key() == reference.encode()
+
+
+def test_a_lost_webhook_then_a_refund_and_a_lost_dispute_at_the_simulator(
+    settings: Settings, topics: tuple[str, ...], env_for: dict[str, str], tmp_path: Path
+) -> None:
+    with gateway_and_simulator(env_for, tmp_path) as (gateway, simulator):
+        reference = initialize(gateway, "paystack", "e2e-lifecycle")
+        # Paid, webhook lost: only the verify API knows
+        lost = httpx.post(
+            f"{simulator}/simulate/pay", json={"reference": reference, "webhook": False}
+        )
+        assert lost.json()["status"] == "success"
+        verify = f"{simulator}/paystack/transaction/verify/{reference}"
+        assert httpx.get(verify).json()["data"]["status"] == "success"
+        # A partial refund, then a lost dispute for the rest: signed webhooks, verify shows them
+        refund = httpx.post(
+            f"{simulator}/simulate/refund", json={"reference": reference, "amount": 23_450}
+        )
+        dispute = httpx.post(f"{simulator}/simulate/dispute", json={"reference": reference})
+        assert [refund.json()["status_code"], dispute.json()["status_code"]] == [202, 202]
+        assert dispute.json()["amount"] == 100_000
+        assert httpx.get(verify).json()["data"]["amount_refunded"] == 123_450
+        over = httpx.post(f"{simulator}/simulate/refund", json={"reference": reference})
+        assert over.status_code == 400
+    records = read_committed(settings.kafka_bootstrap, main_topic(settings.topic_prefix), expect=2)
+    types = [WebhookEnvelope.from_bytes(r.value()).event_type for r in records]
+    assert sorted(types) == ["charge.dispute.resolve", "refund.processed"]

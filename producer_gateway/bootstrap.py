@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,16 @@ from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.adapters.metrics import GatewayMetrics
 from producer_gateway.adapters.provider_api import ProviderApi
 from schemas.names import dlq_topic, main_topic
+from schemas.providers import SCHEMES, ProviderScheme
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookProvider:
+    """A configured provider as the webhook path needs it, worked out once per process."""
+
+    scheme: ProviderScheme
+    secrets: tuple[bytes, ...]
+    body_signature_required: bool
 
 
 @dataclass
@@ -32,6 +43,17 @@ class Gateway:
     clock: Callable[[], float] = time.time  # injected in tests of the timestamp window
     _sessions: sessionmaker[Session] | None = None
     _engine: Engine | None = None
+
+    @cached_property
+    def webhook_providers(self) -> dict[str, WebhookProvider]:
+        """Every configured provider: its scheme, its secrets (decoded once, not per request)
+        and whether its webhooks must sign the body."""
+        hash_only = self.settings.hash_only_providers()
+        return {
+            name: WebhookProvider(scheme, secrets, name not in hash_only)
+            for name, scheme in SCHEMES.items()
+            if (secrets := self.settings.provider_secrets(name))
+        }
 
     @property
     def sessions(self) -> sessionmaker[Session]:

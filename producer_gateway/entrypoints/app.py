@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,7 +30,6 @@ from producer_gateway.entrypoints import payments_api
 from producer_gateway.entrypoints.http_errors import BodyTooLarge, error_response, read_body
 from producer_gateway.entrypoints.openapi import openapi_document
 from schemas.errors import MalformedPayload, SignatureInvalid
-from schemas.providers import SCHEMES, ProviderScheme
 
 log = structlog.get_logger("payhooks.gateway")
 
@@ -48,19 +48,11 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-def _scheme_for(gateway: Gateway, provider: str) -> tuple[ProviderScheme, tuple[bytes, ...]] | None:
-    scheme = SCHEMES.get(provider)
-    secrets = gateway.settings.provider_secrets(provider)
-    if scheme is None or not secrets:
-        return None
-    return scheme, secrets
-
-
 async def receive_webhook(request: Request) -> Response:
     gateway = _gateway(request)
     settings = gateway.settings
     provider = request.path_params["provider"]
-    configured = _scheme_for(gateway, provider)
+    configured = gateway.webhook_providers.get(provider)
     if configured is None:
         gateway.metrics.webhooks.labels("unknown", "unknown_provider").inc()
         return error_response(
@@ -69,7 +61,7 @@ async def receive_webhook(request: Request) -> Response:
             f"no provider {provider!r} is configured here; known: "
             f"{', '.join(settings.enabled_providers()) or 'none'}",
         )
-    scheme, secrets = configured
+    scheme = configured.scheme
     try:
         raw_body = await read_body(request, settings.max_body_bytes)
     except BodyTooLarge:
@@ -80,11 +72,11 @@ async def receive_webhook(request: Request) -> Response:
             scheme,
             raw_body,
             request.headers,
-            secrets,
+            configured.secrets,
             now=gateway.clock(),
             tolerance_seconds=settings.signature_tolerance_seconds,
             received_at=received_at,
-            body_signature_required=provider not in settings.hash_only_providers(),
+            body_signature_required=configured.body_signature_required,
         )
     except SignatureInvalid as exc:
         log.info("webhook.rejected", provider=provider, reason="signature", detail=exc.message)
@@ -114,7 +106,7 @@ async def receive_webhook(request: Request) -> Response:
         gateway,
         provider,
         "accepted",
-        JSONResponse({"status": "accepted", "event_id": envelope.event_id}, status_code=202),
+        _accepted(envelope.event_id),
     )
 
 
@@ -150,6 +142,11 @@ async def _publish(gateway: Gateway, record: Record, kind: str, fields: dict[str
         return False
     gateway.metrics.publish_seconds.labels(kind).observe(time.perf_counter() - started)
     return True
+
+
+def _accepted(event_id: str) -> Response:
+    body = orjson.dumps({"status": "accepted", "event_id": event_id})
+    return Response(body, status_code=202, media_type="application/json")
 
 
 def _count(gateway: Gateway, provider: str, outcome: str, response: Response) -> Response:

@@ -4,6 +4,11 @@ Every webhook goes out 1 to 3 times, copies to different gateways at once, in a 
 a copy refused with 5xx or a connection error is retried with backoff until it is accepted or the
 deadline passes, as providers do. What became of every copy is kept per payment reference, for
 the verdict: accepted, refused (any answer but 2xx and 503), or given up on.
+
+The money lifecycle rides along (docs/lifecycle.md): about 5 % of the payments are refunded —
+in full, in part, or in part and then the rest — each refund webhook sent 1 to 3 times, shuffled
+in with everything else (a refund may overtake its success); about 3 % are paid at the provider
+but their webhook is lost, for the sweep to find.
 """
 
 from __future__ import annotations
@@ -13,16 +18,19 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from payhooks.settings import Settings
-from payhooks.simulator.events import webhook_body
+from payhooks.simulator.events import reversal_body, webhook_body
 from producer_gateway.service_layer.payments import create_payment
 from schemas.providers import SCHEMES
+
+REFUND_SHARE = 0.05
+LOST_WEBHOOK_SHARE = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +40,15 @@ class PlannedPayment:
     amount: int
     currency: str
     provider: str
+    refunds: tuple[tuple[str, int], ...] = ()  # (provider refund id, amount), in order
+    webhook_lost: bool = False  # paid at the provider; only the sweep can find it
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     payment: PlannedPayment
     gateway: str
+    refund: tuple[str, int] | None = None  # a refund webhook instead of the success
 
 
 @dataclass
@@ -52,6 +63,7 @@ class LoadStats:
     sent_references: set[str] = field(default_factory=set)
     accepted_references: set[str] = field(default_factory=set)
     refused: dict[str, int] = field(default_factory=dict)  # reference → a non-503 refusal
+    accepted_refunds: set[tuple[str, str]] = field(default_factory=set)  # (reference, refund id)
     unanswered: set[str] = field(default_factory=set)  # a copy never got a 2xx before the end
 
     def accept(self, reference: str) -> None:
@@ -68,7 +80,7 @@ def plan_payments(
     rng: random.Random, count: int, run_id: str, providers: tuple[str, ...]
 ) -> list[PlannedPayment]:
     users = max(1, count // 10)  # several payments per wallet: credits contend for wallet rows
-    return [
+    planned = [
         PlannedPayment(
             reference=f"chaos-{run_id}-{index:06d}",
             user_id=f"chaos-{run_id}-user-{rng.randrange(users)}",
@@ -78,6 +90,25 @@ def plan_payments(
         )
         for index in range(count)
     ]
+    return [_with_lifecycle(rng, payment) for payment in planned]
+
+
+def _with_lifecycle(rng: random.Random, payment: PlannedPayment) -> PlannedPayment:
+    """Some payments are refunded (in full, in part, in part then the rest); some lose their
+    webhook."""
+    draw = rng.random()
+    if draw < LOST_WEBHOOK_SHARE:
+        return replace(payment, webhook_lost=True)
+    if draw >= LOST_WEBHOOK_SHARE + REFUND_SHARE:
+        return payment
+    part = rng.randrange(1, payment.amount)
+    refund_id = f"rf_{payment.reference}"
+    plans = {
+        "full": ((refund_id, payment.amount),),
+        "partial": ((refund_id, part),),
+        "partial+rest": ((refund_id, part), (f"{refund_id}_rest", payment.amount - part)),
+    }
+    return replace(payment, refunds=plans[rng.choice(list(plans))])
 
 
 def initialize(engine: Engine, payments: list[PlannedPayment], chunk: int = 500) -> None:
@@ -100,13 +131,31 @@ def initialize(engine: Engine, payments: list[PlannedPayment], chunk: int = 500)
 def plan_deliveries(
     rng: random.Random, payments: list[PlannedPayment], gateways: list[str]
 ) -> list[Delivery]:
+    """Every webhook 1 to 3 times: each success (unless lost) and each refund."""
+    events: list[tuple[PlannedPayment, tuple[str, int] | None]] = [
+        (payment, None) for payment in payments if not payment.webhook_lost
+    ]
+    events += [(payment, refund) for payment in payments for refund in payment.refunds]
     deliveries = [
-        Delivery(payment, rng.choice(gateways))
-        for payment in payments
+        Delivery(payment, rng.choice(gateways), refund)
+        for payment, refund in events
         for _ in range(rng.randint(1, 3))
     ]
     rng.shuffle(deliveries)
     return deliveries
+
+
+def webhook_of(delivery: Delivery) -> tuple[bytes, str]:
+    """The body a provider posts for this delivery, and its message id (the same on retries)."""
+    payment = delivery.payment
+    if delivery.refund is None:
+        body = webhook_body(payment.provider, payment.reference, payment.amount, payment.currency)
+        return body, f"msg_{payment.reference}"
+    refund_id, amount = delivery.refund
+    body = reversal_body(
+        payment.provider, payment.reference, amount, payment.currency, reversal_id=refund_id
+    )
+    return body, f"msg_{refund_id}"
 
 
 async def deliver(
@@ -114,14 +163,13 @@ async def deliver(
     deadline: float,
 ) -> None:  # fmt: skip
     payment = delivery.payment
-    body = webhook_body(payment.provider, payment.reference, payment.amount, payment.currency)
+    body, message_id = webhook_of(delivery)
     secret = settings.provider_secrets(payment.provider)[0]
     stats.sent += 1
     stats.sent_references.add(payment.reference)
     backoff = 0.2
     while time.monotonic() < deadline:
         # A provider's retries of one event carry the same message id.
-        message_id = f"msg_{payment.reference}"
         headers = SCHEMES[payment.provider].sign(body, secret, now=time.time(), event_id=message_id)
         stats.attempts += 1
         try:
@@ -135,6 +183,8 @@ async def deliver(
         else:
             if response.is_success:
                 stats.accept(payment.reference)
+                if delivery.refund is not None:
+                    stats.accepted_refunds.add((payment.reference, delivery.refund[0]))
                 return
             if response.status_code == 503:
                 stats.unavailable += 1
@@ -179,3 +229,27 @@ async def send_all(
     async with httpx.AsyncClient(timeout=30, transport=transport) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return stats
+
+
+async def paid_at_provider(simulator: str, payments: list[PlannedPayment]) -> None:
+    """Every payment is paid at the (simulated) provider before its webhook goes out, as in
+    life: the verify API answers "paid" for it, and only it knows the lost-webhook ones."""
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def pay(payment: PlannedPayment) -> None:
+            async with semaphore:
+                answer = await client.post(
+                    f"{simulator}/simulate/pay",
+                    json={
+                        "reference": payment.reference,
+                        "provider": payment.provider,
+                        "amount": payment.amount,
+                        "currency": payment.currency,
+                        "webhook": False,
+                    },
+                )
+                answer.raise_for_status()
+
+        await asyncio.gather(*(pay(payment) for payment in payments))

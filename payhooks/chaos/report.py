@@ -19,6 +19,9 @@ def render(report: ScenarioReport) -> str:
         f"  gave up (deadline)     {load.gave_up}",
         f"  refused (not 2xx/503)  {len(load.refused)} payments",
         f"  credited               {report.credited}",
+        f"  refunds accepted       {report.refunds_accepted} → {report.refunds_applied} "
+        "reversal rows",
+        f"  lost webhooks          {report.lost_webhooks} → {report.swept} credited by the sweep",
         f"  duplicates absorbed    {report.duplicates_absorbed}",
         f"  retried (records)      {report.retried}",
         f"  dead-lettered          {report.dead_lettered}",

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from payhooks.chaos.load import (
     LoadStats,
     TransportWrapper,
     initialize,
+    paid_at_provider,
     plan_deliveries,
     plan_payments,
     send_all,
@@ -36,6 +38,8 @@ from payhooks.chaos.verdict import (
     ledger_violations,
     outcome_violations,
     recovery_violations,
+    reversal_counts,
+    reversal_violations,
     sender_violations,
 )
 from payhooks.db.engine import make_engine
@@ -86,6 +90,11 @@ class ScenarioReport:
     credited: int = 0
     retried: int = 0
     dead_lettered: int = 0
+    refunds_accepted: int = 0  # distinct refund ids answered 2xx
+    refunds_applied: int = 0  # ledger_reversals rows
+    lost_webhooks: int = 0  # paid, webhook never sent: only the sweep can credit them
+    swept: int = 0  # of those, credited
+    lost_references: set[str] = field(default_factory=set)
     faults: list[str] = field(default_factory=list)
     recovery_seconds: float | None = None  # fault end → first credit after it
     stop_seconds: dict[str, float] = field(default_factory=dict)  # consumer → SIGTERM to exit
@@ -122,7 +131,7 @@ def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:
     )
 
 
-def child_env(settings: Settings) -> dict[str, str]:
+def child_env(settings: Settings, simulator: str) -> dict[str, str]:
     values = {
         "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "DATABASE_URL": settings.database_url,
@@ -132,6 +141,8 @@ def child_env(settings: Settings) -> dict[str, str]:
         "TOPIC_PARTITIONS": str(settings.topic_partitions),
         "RETRY_DELAYS": ",".join(f"{delay}s" for delay in settings.retry_delays),
         "LOG_FORMAT": "json",
+        # The providers' verify APIs (sweep, and the consumer confirming sweep claims).
+        **{f"{provider.upper()}_API_BASE": f"{simulator}/{provider}" for provider in PROVIDERS},
         **{
             name: ",".join(s.decode() for s in settings.provider_secrets(provider))
             for provider, name in (
@@ -147,8 +158,11 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 def start_fleet(
     settings: Settings, logs: Path, consumers: int
-) -> tuple[Fleet, list[str], list[str]]:
-    fleet = Fleet(child_env(settings), logs)
+) -> tuple[Fleet, list[str], list[str], str]:
+    """Gateways, consumers, the providers' stand-in and a sweep loop; the simulator's URL last."""
+    simulator = f"http://127.0.0.1:{free_port()}"
+    fleet = Fleet(child_env(settings, simulator), logs)
+    fleet.add("simulator", ["simulator", "--port", simulator.rsplit(":", 1)[1]])
     gateways = []
     for index in range(GATEWAYS):
         port = free_port()
@@ -157,9 +171,17 @@ def start_fleet(
     names = [f"consumer-{index + 1}" for index in range(consumers)]
     for name in names:
         fleet.add(name, ["consumer"])
-    for url in gateways:
-        wait_http_ok(f"{url}/readyz", seconds=90, hint=f"; see {logs}")
-    return fleet, gateways, names
+    for url in [*gateways, simulator]:
+        wait_http_ok(f"{url}/readyz" if url != simulator else f"{url}/healthz", seconds=90,
+                     hint=f"; see {logs}")  # fmt: skip
+    return fleet, gateways, names, simulator
+
+
+def sweep_args(config: ChaosConfig) -> list[str]:
+    """The sweep looks only past the load's spread, so webhooks (not the sweep) credit the
+    payments whose webhook does come, and the sweep finds the lost ones."""
+    older_than = config.min_load_seconds + 15
+    return ["sweep", "--older-than", f"{older_than:.0f}s", "--period", "3s"]
 
 
 def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float) -> None:
@@ -168,6 +190,20 @@ def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float
     while time.monotonic() < deadline:
         missing = accepted - credited_references(engine, accepted)
         if not missing or missing <= dead_letters(settings).keys():
+            return
+        time.sleep(1.0)
+
+
+def drain_reversals(
+    engine: Engine, settings: Settings, accepted: set[tuple[str, str]], seconds: float
+) -> None:
+    """Wait until every accepted refund has its ledger row, or its payment is dead-lettered."""
+    deadline = time.monotonic() + seconds
+    expected = Counter(reference for reference, _ in accepted)
+    while time.monotonic() < deadline:
+        applied = reversal_counts(engine, set(expected))
+        short = {ref for ref, n in expected.items() if applied.get(ref, 0) < n}
+        if not short or short <= dead_letters(settings).keys():
             return
         time.sleep(1.0)
 
@@ -207,12 +243,20 @@ class ScenarioRun:
             f"{len(payments)} payments initialized; starting {GATEWAYS} gateways and "
             f"{config.consumers} consumer(s)"
         )
-        fleet, gateways, consumers = start_fleet(settings, self.workdir / run_id, config.consumers)
+        fleet, gateways, consumers, simulator = start_fleet(
+            settings, self.workdir / run_id, config.consumers
+        )
         try:
+            asyncio.run(paid_at_provider(simulator, payments))
+            fleet.add("sweep", sweep_args(config))
+            report.lost_references = {p.reference for p in payments if p.webhook_lost}
+            report.lost_webhooks = len(report.lost_references)
             deliveries = plan_deliveries(rng, payments, gateways)
             report.load = self.load_under_fault(fleet, consumers, deliveries, settings, report)
             self.say(f"load done: {report.load.accepted} accepted; draining…")
-            drain(engine, settings, report.load.accepted_references, config.drain_seconds)
+            awaited = report.load.accepted_references | report.lost_references
+            drain(engine, settings, awaited, config.drain_seconds)
+            drain_reversals(engine, settings, report.load.accepted_refunds, config.drain_seconds)
             report.stop_seconds = stop_consumers(fleet, consumers, config.stop_limit_seconds)
             report.stop_codes = {name: fleet.exit_code(name) for name in consumers}
         finally:
@@ -262,7 +306,7 @@ class ScenarioRun:
             injector.join()
             report.faults = log.events
             self.fault_ended_at = log.ended_at
-        for name in consumers:
+        for name in [*consumers, "sweep", "simulator"]:
             if not fleet.alive(name):
                 fleet.start(name)
         return stats
@@ -284,8 +328,11 @@ def verify(
 ) -> None:
     """The verdict (payhooks/chaos/verdict.py), and the figures of the report."""
     load = report.load
-    credited = credited_references(engine, load.sent_references)
+    expected = load.sent_references | report.lost_references
+    credited = credited_references(engine, expected)
     dead = dead_letters(settings)
+    report.swept = len(credited & report.lost_references)
+    report.refunds_accepted = len(load.accepted_refunds)
     report.credited = len(credited)
     report.dead_lettered = len(dead)
     retry_names = retry_topics(settings.topic_prefix, len(settings.retry_delays))
@@ -294,7 +341,9 @@ def verify(
         first = first_credit_after(engine, fault_ended_at[-1])
         report.recovery_seconds = None if first is None else max(0.0, first - fault_ended_at[-1])
     report.violations += sender_violations(load)
-    report.violations += outcome_violations(load.sent_references, credited, dead)
+    report.violations += outcome_violations(expected, credited, dead)
+    report.violations += reversal_violations(engine, load.accepted_refunds, dead)
+    report.refunds_applied = sum(reversal_counts(engine, load.sent_references).values())
     report.violations += ledger_violations(engine, settings)
     report.violations += recovery_violations(report.recovery_seconds, config.recovery_limit_seconds)
     report.violations += [

@@ -1,6 +1,9 @@
 """The verdict of a chaos run, from what the sender saw, the ledger and the committed topics.
 
-- Every payment whose genuine webhook was sent ends credited, or dead-lettered with a reason.
+- Every payment whose genuine webhook was sent ends credited, or dead-lettered with a reason;
+  so does every payment whose webhook was lost (the sweep must find it).
+- Every refund webhook answered 2xx has its one ledger row (however many copies were sent), or
+  its payment is dead-lettered; no payment has more reversal rows than refunds sent.
 - A genuine webhook refused with anything but 503, or never answered 2xx despite the sender's
   provider-like retries, is a violation (a provider would have given up on it).
 - No reference has two ledger rows; `payhooks reconcile` passes.
@@ -19,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from sqlalchemy import Engine, func, select
 
 from payhooks.chaos.load import LoadStats
-from payhooks.db.tables import LedgerTransaction, Payment
+from payhooks.db.tables import LedgerReversal, LedgerTransaction, Payment
 from payhooks.kafka_client import new_consumer
 from payhooks.reconcile import reconcile
 from payhooks.settings import KafkaClientSettings, Settings
@@ -126,6 +129,50 @@ def outcome_violations(sent: set[str], credited: set[str], dead: dict[str, str])
         if ref in sent - credited and not reason.strip()
     ]
     return lost + reasonless
+
+
+def reversal_counts(engine: Engine, references: set[str]) -> dict[str, int]:
+    """Reversal rows per payment reference."""
+    if not references:
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Payment.reference, func.count(LedgerReversal.id))
+            .join(LedgerReversal, LedgerReversal.payment_id == Payment.id)
+            .where(Payment.reference.in_(references))
+            .group_by(Payment.reference)
+        ).all()
+    return {reference: int(count) for reference, count in rows}
+
+
+def reversal_violations(
+    engine: Engine, accepted: set[tuple[str, str]], dead: dict[str, str]
+) -> list[str]:
+    """Each accepted refund id applied once; a payment short of rows must be dead-lettered
+    (its refund, or its success, sits in the DLQ with a reason); never more rows than refunds."""
+    expected: dict[str, set[str]] = {}
+    for reference, refund_id in accepted:
+        expected.setdefault(reference, set()).add(refund_id)
+    applied = reversal_counts(engine, set(expected))
+    short = [
+        f"refund lost: {ref}: {len(ids)} refund(s) accepted, {applied.get(ref, 0)} applied, "
+        "nothing dead-lettered"
+        for ref, ids in sorted(expected.items())
+        if applied.get(ref, 0) < len(ids) and not _dead_letter_of(ref, ids, dead)
+    ]
+    extra = [
+        f"refund applied twice: {ref}: {applied.get(ref, 0)} rows for {len(ids)} refund(s)"
+        for ref, ids in sorted(expected.items())
+        if applied.get(ref, 0) > len(ids)
+    ]
+    return short + extra
+
+
+def _dead_letter_of(reference: str, refund_ids: set[str], dead: dict[str, str]) -> bool:
+    """A refund is keyed by its payment's reference, or (Stripe: no reference of ours in it) by
+    its event id."""
+    keys = {reference, *(f"event:evt_{refund_id}" for refund_id in refund_ids)}
+    return any(dead.get(key, "").strip() for key in keys)
 
 
 def ledger_violations(engine: Engine, settings: Settings) -> list[str]:

@@ -23,12 +23,27 @@ def test_the_same_seed_gives_the_same_run() -> None:
     assert plan(3) != plan(4)
 
 
-def test_every_payment_is_sent_one_to_three_times_to_both_gateways() -> None:
-    deliveries = plan(5)
-    copies = Counter(reference for reference, _ in deliveries)
-    assert len(copies) == 200
+def test_every_webhook_is_sent_one_to_three_times_to_both_gateways() -> None:
+    rng = random.Random(5)
+    payments = plan_payments(rng, 200, "run", PROVIDERS)
+    deliveries = plan_deliveries(rng, payments, ["http://a", "http://b"])
+    copies = Counter((d.payment.reference, d.refund) for d in deliveries)
+    lost = {p.reference for p in payments if p.webhook_lost}
+    refunds = {(p.reference, r) for p in payments for r in p.refunds}
+    assert set(copies) == {(p.reference, None) for p in payments if not p.webhook_lost} | refunds
     assert set(copies.values()) == {1, 2, 3}
-    assert {gateway for _, gateway in deliveries} == {"http://a", "http://b"}
+    assert {d.gateway for d in deliveries} == {"http://a", "http://b"}
+    assert lost  # the sweep has something to find
+    assert not any(p.refunds for p in payments if p.webhook_lost)
+
+
+def test_refunds_never_exceed_their_payment_and_some_are_partial() -> None:
+    payments = plan_payments(random.Random(7), 2000, "run", PROVIDERS)
+    refunded = [p for p in payments if p.refunds]
+    assert 0.03 < len(refunded) / len(payments) < 0.08  # about 5 %
+    assert all(sum(amount for _, amount in p.refunds) <= p.amount for p in refunded)
+    assert any(sum(amount for _, amount in p.refunds) < p.amount for p in refunded)
+    assert any(len(p.refunds) == 2 for p in refunded)
 
 
 def test_payments_are_exact_minor_units_in_known_currencies() -> None:

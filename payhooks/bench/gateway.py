@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from payhooks.bench.context import PYTHON, BenchContext
+from payhooks.bench.costs import gateway_costs
 from payhooks.bench.ledger import amount_of, credited_count, paystack_webhook, reset_credits
 from payhooks.bench.ledger import seed_payments as seed
-from payhooks.bench.load import Pinning, WrkRun, run_wrk, serving, write_wrk_script
+from payhooks.bench.load import (
+    Pinning,
+    WrkRun,
+    run_wrk,
+    serving,
+    tree_cpu_seconds,
+    write_wrk_script,
+)
 from payhooks.bench.stats import Figure
 from payhooks.localnet import free_port
 from payhooks.topics import ensure_topics
@@ -64,6 +72,7 @@ class GatewayRuns:
     seed_credited: list[int]
     one_worker: list[WrkRun] = field(default_factory=list)  # unpinned, 1 worker
     scaled: list[WrkRun] = field(default_factory=list)  # unpinned, `scale_workers` workers
+    costs: dict[str, float] = field(default_factory=dict)  # payhooks.bench.costs
 
 
 def accepted_rate(run: WrkRun) -> float:
@@ -123,23 +132,30 @@ def run_gateway_stage(ctx: BenchContext, config: GatewayConfig) -> GatewayRuns:
             for name in names[1:]
         },
     }  # fmt: skip
+    pids: dict[str, int] = {}  # each server's process (its workers are its children)
     with ExitStack() as servers:
         for name, command in commands.items():
             pinning = ctx.pinning if targets[name].pinned else Pinning(None, None)
-            servers.enter_context(
+            pids[name] = servers.enter_context(
                 serving(
                     pinning.server_command(command),
                     env,
                     f"http://127.0.0.1:{ports[name]}{ready.get(name, '/readyz')}",
                     work / f"{name}.log",
                 )
-            )
-        return _alternate(ctx, config, targets)
+            ).pid
+        runs = _alternate(ctx, config, targets, pids)
+    runs.costs = gateway_costs(PYTHON)
+    ctx.progress(f"gateway: accept-path parts, in-process µs per call: {runs.costs}")
+    return runs
 
 
-def _alternate(ctx: BenchContext, config: GatewayConfig, targets: dict[str, Target]) -> GatewayRuns:
+def _alternate(
+    ctx: BenchContext, config: GatewayConfig, targets: dict[str, Target], pids: dict[str, int]
+) -> GatewayRuns:
     def wrk(target: Target, seconds: float) -> WrkRun:
-        return run_wrk(
+        cpu_before = tree_cpu_seconds(pids[target.name])
+        run = run_wrk(
             target.url,
             target.script,
             connections=config.connections,
@@ -147,6 +163,8 @@ def _alternate(ctx: BenchContext, config: GatewayConfig, targets: dict[str, Targ
             pinning=ctx.pinning if target.pinned else Pinning(None, None),
             threads=config.threads,
         )
+        cpu = tree_cpu_seconds(pids[target.name]) - cpu_before
+        return replace(run, server_cpu_us_per_request=1e6 * cpu / max(1, run.requests))
 
     for target in targets.values():  # warm-up: connections, Kafka metadata, DB pool
         wrk(target, 1)
@@ -185,6 +203,11 @@ def gateway_figures(runs: GatewayRuns, config: GatewayConfig) -> list[Figure]:
         return tuple(getattr(r, which) for r in items)
 
     generator = {
+        "accept_path_parts_us_per_call": runs.costs,
+        "server_cpu_us_per_request_hello": [round(r.server_cpu_us_per_request) for r in runs.hello],
+        "server_cpu_us_per_request_gateway": [
+            round(r.server_cpu_us_per_request) for r in runs.gateway
+        ],
         "wrk_cpu_cores_hello": [round(r.generator_cpu, 2) for r in runs.hello],
         "wrk_cpu_cores_gateway": [round(r.generator_cpu, 2) for r in runs.gateway],
         "gateway_non_2xx": sum(r.non_2xx + r.socket_errors for r in runs.gateway),
@@ -197,6 +220,9 @@ def gateway_figures(runs: GatewayRuns, config: GatewayConfig) -> list[Figure]:
     return [
         Figure("gateway", f"Gateway accepted webhooks/s @ {c} conns", "req/s", "gateway",
                rates(runs.gateway), "hello", rates(runs.hello), target=0.35, extra=generator),
+        Figure("gateway", f"Gateway server CPU per request @ {c} conns", "µs", "gateway",
+               p(runs.gateway, "server_cpu_us_per_request"), "hello",
+               p(runs.hello, "server_cpu_us_per_request"), higher_is_better=False),
         Figure("gateway", f"Gateway p50 latency @ {c} conns", "ms", "gateway",
                p(runs.gateway, "p50_ms"), "hello", p(runs.hello, "p50_ms"),
                higher_is_better=False),

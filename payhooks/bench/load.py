@@ -85,6 +85,24 @@ class WrkRun:
     socket_errors: int
     requests: int
     generator_cpu: float  # wrk's CPU seconds per wall second (1.0 = one core busy)
+    server_cpu_us_per_request: float = 0.0  # the server's CPU per request (all its processes)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU used so far by a process and its descendants (Linux /proc): a
+    server's cost per request that other load on the machine does not inflate much."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue  # it ended meanwhile
+        total += (int(stat[11]) + int(stat[12])) / ticks  # utime, stime
+        pending += [int(child) for child in children]
+    return total
 
 
 def ensure_wrk(progress: Progress) -> str:

@@ -3,8 +3,11 @@
 Brings the stack up and migrates; starts a provider simulator, a gateway and a consumer as real
 processes; initializes payments through `POST /payments` (one request repeated with its
 Idempotency-Key); lets the simulator pay them, which sends each provider's signed webhook to the
-gateway (one of them twice, as providers retry); sends one forged webhook; then shows what the
-ledger ended with and runs `payhooks reconcile`.
+gateway (one of them twice, as providers retry); sends one forged webhook; pays one more whose
+webhook is lost, which one sweep pass (`payhooks sweep --once`, limited to the demo's payments)
+finds at the provider and credits through the same path; refunds part of a payment (its signed
+refund webhook debits the wallet once); then shows what the ledger ended with and runs
+`payhooks reconcile`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,17 @@ from typing import Any
 
 import httpx
 
-from payhooks.db.engine import make_engine
+from payhooks.db.engine import make_engine, make_session_factory
 from payhooks.db.migrate import upgrade
 from payhooks.localnet import free_port, stop_process, wait_http_ok
+from payhooks.provider_verify import HttpProviderVerifier
 from payhooks.reconcile import reconcile, render_report
 from payhooks.settings import Settings
 from payhooks.simulator.events import webhook_body
 from payhooks.stack import Stack
+from payhooks.sweep import SqlSweepLedger, Sweeper, kafka_publisher
 from payhooks.topics import delete_topics, ensure_topics
+from schemas.names import main_topic
 from schemas.providers import SCHEMES
 
 Progress = Callable[[str], None]
@@ -116,6 +122,51 @@ def wait_credited(gateway: httpx.Client, references: list[str], seconds: float =
     raise RuntimeError("the consumer did not credit the payments in time; see .payhooks/demo-logs")
 
 
+def wait_for(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not happen in time; see .payhooks/demo-logs")
+
+
+def sweep_own(settings: Settings, references: list[str]) -> None:
+    """One sweep pass, as `payhooks sweep --once --older-than 0s` does, but over the demo's own
+    payments only (the local database may hold other runs' payments)."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    verifier = HttpProviderVerifier(settings)
+    publish, flush = kafka_publisher(settings, main_topic(settings.topic_prefix))
+    ledger = SqlSweepLedger(make_session_factory(engine), only=frozenset(references))
+    try:
+        Sweeper(ledger, verifier, publish, older_than=0, expire_after=86_400).sweep_once()
+    finally:
+        flush()
+        verifier.close()
+        engine.dispose()
+
+
+def _sweep_and_refund(
+    gateway: httpx.Client, sim: httpx.Client, references: list[str], settings: Settings,
+    progress: Progress,
+) -> list[Step]:  # fmt: skip
+    """The lost-webhook payment found by one sweep pass; a partial refund of the first one."""
+    lost, refunded = references[-1], references[0]
+    progress("6. a sweep pass asks the provider about payments nobody heard back about…")
+    sweep_own(settings, references)
+    wait_credited(gateway, [lost])
+    progress("7. the provider refunds 100000 of the first payment and sends its refund webhook…")
+    answer = sim.post("/simulate/refund", json={"reference": refunded, "amount": 100_000}).json()
+    wait_for(
+        lambda: gateway.get(f"/payments/{refunded}").json().get("refunded_amount") == 100_000,
+        "the refund",
+    )
+    return [
+        Step("sweep (one pass)", f"{lost} (webhook lost) found paid", 0),
+        Step("refund webhook", f"{refunded} refund of 100000", int(answer["status_code"])),
+    ]
+
+
 def run_demo(settings: Settings, progress: Progress) -> int:
     progress("1. bringing up Kafka, PostgreSQL and Redis (payhooks stack up)…")
     Stack(settings).up(progress)
@@ -143,7 +194,12 @@ def run_demo(settings: Settings, progress: Progress) -> int:
         ):
             steps, references, users = _drive(gateway, sim, run_id, progress)
             progress("5. waiting for the consumer…")
-            wait_credited(gateway, references)
+            wait_credited(gateway, references[:-1])
+            simulator = f"http://127.0.0.1:{ports['simulator']}"
+            sweep_settings = demo_settings.model_copy(
+                update={f"{p}_api_base": f"{simulator}/{p}" for p in SCHEMES}
+            )
+            steps += _sweep_and_refund(gateway, sim, references, sweep_settings, progress)
             _report(gateway, steps, references, users, progress)
     engine = make_engine(settings.database_url)
     ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
@@ -161,6 +217,7 @@ def _drive(
         DemoPayment(f"grace-{run_id}", 12_550, "USD", "stripe"),
         DemoPayment(f"linus-{run_id}", 75_000, "GHS", "flutterwave"),
         DemoPayment(f"ada-{run_id}", 9_999, "USD", "standard"),
+        DemoPayment(f"grace-{run_id}", 20_000, "NGN", "paystack"),  # its webhook gets lost
     ]
     steps: list[Step] = []
     references: list[str] = []
@@ -185,9 +242,10 @@ def _drive(
         )
     )
     progress("4. the simulator pays them: each provider's signed webhook goes to the gateway…")
-    for reference in references:
+    for reference in references[:-1]:
         answer = sim.post("/simulate/pay", json={"reference": reference}).json()
         steps.append(Step(f"{answer['provider']} webhook", reference, int(answer["status_code"])))
+    sim.post("/simulate/pay", json={"reference": references[-1], "webhook": False})
     duplicate = sim.post("/simulate/pay", json={"reference": references[0]}).json()
     steps.append(
         Step(
@@ -212,15 +270,20 @@ def _report(
 ) -> None:
     out("\nwhat was sent:")
     for step in steps:
-        out(f"  {step.what:<22} {step.detail:<52} → HTTP {step.status}")
+        answer = f"HTTP {step.status}" if step.status else "claim published"
+        out(f"  {step.what:<22} {step.detail:<52} → {answer}")
     out("\npayments (GET /payments/{reference}):")
     for reference in references:
         payment: dict[str, Any] = gateway.get(f"/payments/{reference}").json()
         out(
-            f"  {reference:<34} {payment['provider']:<12} {payment['state']:<10} "
+            f"  {reference:<34} {payment['provider']:<12} {payment['state']:<18} "
             f"credited={payment['credited']}  {payment['amount']} {payment['currency']}"
+            f"  refunded={payment.get('refunded_amount', 0)}"
         )
     out("\nwallets (GET /wallets/{user_id}):")
     for user in users:
         out(f"  {user:<18} {gateway.get(f'/wallets/{user}').json()['balances']}")
-    out("\nevery payment credited once; the duplicate absorbed; the forged webhook refused (401).")
+    out(
+        "\nevery payment credited once (the lost-webhook one by the sweep); the duplicate "
+        "absorbed; the forged webhook refused (401); the refund debited once."
+    )

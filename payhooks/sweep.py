@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import structlog
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import Payment, ProcessedEvent
@@ -77,8 +77,11 @@ class SweepLedger(Protocol):
 
 
 class SqlSweepLedger:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """`only`: restrict the sweep to these references (the demo sweeps its own payments only)."""
+
+    def __init__(self, sessions: sessionmaker[Session], only: frozenset[str] | None = None) -> None:
         self._sessions = sessions
+        self._only = only
 
     def stale(self, older_than: float, limit: int) -> list[StalePayment]:
         """Processing for longer than `older_than` seconds, not flagged, and not already
@@ -92,6 +95,7 @@ class SqlSweepLedger:
                     Payment.credited.is_(False),
                     Payment.flag_reason.is_(None),
                     Payment.updated_at < cutoff,
+                    Payment.reference.in_(self._only) if self._only is not None else true(),
                 )
                 .order_by(Payment.updated_at, Payment.id)
                 .limit(limit)

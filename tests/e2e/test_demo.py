@@ -12,7 +12,9 @@ from payhooks.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_shows_credits_duplicate_and_forgery(stack_settings: Settings) -> None:
+def test_demo_shows_credits_duplicate_forgery_a_swept_payment_and_a_refund(
+    stack_settings: Settings,
+) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "payhooks", "demo"],
         capture_output=True,
@@ -22,11 +24,17 @@ def test_demo_shows_credits_duplicate_and_forgery(stack_settings: Settings) -> N
     )
     output = done.stderr
     assert done.returncode == 0, output[-2000:]
-    assert output.count("→ HTTP 201") == 5
+    assert output.count("→ HTTP 201") == 6
     assert "replayed=True" in output
     assert "duplicate webhook" in output
     assert "(provider retry)         → HTTP 202" in output
     forged = next(line for line in output.splitlines() if "forged webhook" in line)
     assert forged.endswith("→ HTTP 401")
-    assert output.count("credited=True") == 4
+    assert output.count("credited=True") == 5
+    swept = next(line for line in output.splitlines() if "sweep (one pass)" in line)
+    assert swept.endswith("→ claim published")
+    refund = next(line for line in output.splitlines() if "  refund webhook" in line)
+    assert refund.endswith("→ HTTP 202")
+    assert output.count("partially_refunded") == 1
+    assert "refunded=100000" in output
     assert "reconcile: OK" in output

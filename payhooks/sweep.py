@@ -156,7 +156,7 @@ class Sweeper:
         now = datetime.now(UTC)
         for payment in self.ledger.stale(self.older_than, self.batch_size):
             outcome, claim = self._one(payment, now)
-            counts[outcome] += 1
+            counts[outcome.value] += 1
             if claim is not None:
                 claims.append(claim)
         if claims:

@@ -3,6 +3,8 @@ simulator, then the simulator signs and posts the success webhook, which lands o
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,18 +22,21 @@ from tests.helpers import payhooks_process, read_committed
 pytestmark = pytest.mark.integration
 
 
+def simulator_env(env_for: dict[str, str], simulator: str) -> dict[str, str]:
+    return {
+        **env_for,
+        **{f"PAYHOOKS_{FIELDS[p].upper()}": SECRETS[p] for p in SECRETS},
+        **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SECRETS},
+    }
+
+
 @contextmanager
 def gateway_and_simulator(env_for: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A real gateway and simulator, wired to each other; yields their base URLs."""
     gateway_port, simulator_port = free_port(), free_port()
     simulator = f"http://127.0.0.1:{simulator_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
-    env = {
-        **env_for,
-        **{f"PAYHOOKS_{FIELDS[p].upper()}": SECRETS[p] for p in SECRETS},
-        **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SECRETS},
-        "PAYHOOKS_GATEWAY_URL": gateway,
-    }
+    env = {**simulator_env(env_for, simulator), "PAYHOOKS_GATEWAY_URL": gateway}
     with (
         payhooks_process(["gateway", "--port", str(gateway_port)], env, tmp_path / "gw.log"),
         payhooks_process(["simulator", "--port", str(simulator_port)], env, tmp_path / "sim.log"),
@@ -82,7 +87,7 @@ def test_initialize_then_simulated_payment_reaches_kafka(
     assert record.key() == reference.encode()
 
 
-def test_a_lost_webhook_then_a_refund_and_a_lost_dispute_at_the_simulator(
+def test_a_lost_webhook_found_by_the_sweep_then_a_refund_and_a_lost_dispute(
     settings: Settings, topics: tuple[str, ...], env_for: dict[str, str], tmp_path: Path
 ) -> None:
     with gateway_and_simulator(env_for, tmp_path) as (gateway, simulator):
@@ -94,6 +99,15 @@ def test_a_lost_webhook_then_a_refund_and_a_lost_dispute_at_the_simulator(
         assert lost.json()["status"] == "success"
         verify = f"{simulator}/paystack/transaction/verify/{reference}"
         assert httpx.get(verify).json()["data"]["status"] == "success"
+        # `payhooks sweep --once` finds it paid and publishes its claim on the main topic
+        swept = subprocess.run(
+            [sys.executable, "-m", "payhooks", "sweep", "--once", "--older-than", "0s"],
+            env=simulator_env(env_for, simulator),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert swept.returncode == 0, swept.stderr[-2000:]
         # A partial refund, then a lost dispute for the rest: signed webhooks, verify shows them
         refund = httpx.post(
             f"{simulator}/simulate/refund", json={"reference": reference, "amount": 23_450}
@@ -104,6 +118,6 @@ def test_a_lost_webhook_then_a_refund_and_a_lost_dispute_at_the_simulator(
         assert httpx.get(verify).json()["data"]["amount_refunded"] == 123_450
         over = httpx.post(f"{simulator}/simulate/refund", json={"reference": reference})
         assert over.status_code == 400
-    records = read_committed(settings.kafka_bootstrap, main_topic(settings.topic_prefix), expect=2)
+    records = read_committed(settings.kafka_bootstrap, main_topic(settings.topic_prefix), expect=3)
     types = [WebhookEnvelope.from_bytes(r.value()).event_type for r in records]
-    assert sorted(types) == ["charge.dispute.resolve", "refund.processed"]
+    assert sorted(types) == ["charge.dispute.resolve", "payhooks.sweep.paid", "refund.processed"]

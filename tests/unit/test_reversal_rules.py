@@ -169,3 +169,20 @@ def test_a_refund_without_its_id_or_payment_is_malformed(provider: str) -> None:
         data.pop(key, None)
     with pytest.raises(MalformedPayload):
         SCHEMES[provider].parse(json.dumps(body).encode(), {"webhook-id": "msg_1"})
+
+
+@pytest.mark.parametrize(
+    ("provider", "body"),
+    [
+        ("paystack", {"event": "charge.dispute.create", "data": {"id": 7, "status": "pending",
+                      "transaction": {"reference": "r"}}}),
+        ("stripe", {"id": "evt_d", "type": "charge.dispute.created", "data": {"object": {
+                    "id": "dp_1", "amount": 9, "currency": "usd", "status": "needs_response"}}}),
+        ("flutterwave", {"event": "chargeback.created", "data": {"id": 5, "tx_ref": "r",
+                         "amount": 10, "currency": "NGN", "status": "initiated"}}),
+    ],
+)  # fmt: skip
+def test_a_dispute_opened_is_recorded_and_reverses_nothing(provider: str, body: Any) -> None:
+    event = SCHEMES[provider].parse(json.dumps(body).encode(), {})
+    assert event.reversal is None
+    assert not event.is_successful_payment  # the consumer records it as `ignored`

@@ -674,7 +674,7 @@ def chaos(  # noqa: PLR0917 - typer maps each parameter to a CLI option
         str,
         typer.Option(
             help="kill-consumers | kafka-outage | postgres-restart | redis-stop | "
-            "rebalance-storm | all"
+            "rebalance-storm | kill-gateways | broker-kill (a 3-broker cluster) | all"
         ),
     ] = "all",
     payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 20_000,
@@ -682,7 +682,11 @@ def chaos(  # noqa: PLR0917 - typer maps each parameter to a CLI option
     concurrency: Annotated[int, typer.Option(min=1, help="Webhooks in flight at once.")] = 32,
     consumers: Annotated[int, typer.Option(min=1, help="Consumer processes (group members).")] = 3,
     hard: Annotated[
-        bool, typer.Option("--hard", help="SIGKILL the faulted server instead of stopping it.")
+        bool,
+        typer.Option(
+            "--hard",
+            help="Hard faults: SIGKILL the broker or the gateway, PostgreSQL `immediate` stop.",
+        ),
     ] = False,
     state_dir: StateOpt = None,
 ) -> None:

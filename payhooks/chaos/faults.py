@@ -11,8 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import TopicPartition
+
 from payhooks.chaos.fleet import Fleet
 from payhooks.chaos.private_stack import PrivateStack
+from payhooks.kafka_client import new_consumer
+from payhooks.settings import KafkaClientSettings
+from payhooks.stack import probes
 from payhooks.stack.native import pid_alive
 
 
@@ -40,6 +45,7 @@ class FaultContext:
     consumers: list[str]
     scale: float  # 1.0 for the long runs; shorter pauses for CI's short runs
     hard: bool = False  # SIGKILL the server instead of a graceful stop (where a fault has one)
+    topic: str = ""  # the run's main topic
 
 
 Fault = Callable[[FaultContext], None]
@@ -85,11 +91,12 @@ def kill_hard(pid_file: Path, seconds: float = 10.0) -> None:
 
 
 def postgres_restart(ctx: FaultContext) -> None:
-    """Restart PostgreSQL mid-load (every connection is cut)."""
+    """Restart PostgreSQL mid-load (every connection is cut); `hard`: an `immediate` stop, no
+    checkpoint, so the restart runs crash recovery."""
     if ctx.stop.wait(2.0 * ctx.scale):
         return
-    ctx.stack.postgres.stop()
-    ctx.log.add("PostgreSQL stopped")
+    ctx.stack.postgres.stop(mode="immediate" if ctx.hard else "fast")
+    ctx.log.add(f"PostgreSQL stopped ({'immediate' if ctx.hard else 'fast'})")
     ctx.stop.wait(ctx.rng.uniform(2.0, 5.0) * ctx.scale)
     ctx.stack.postgres.start(lambda _: None)
     ctx.log.ended("PostgreSQL started again")
@@ -121,10 +128,68 @@ def rebalance_storm(ctx: FaultContext) -> None:
             ctx.fleet.start(member)
 
 
+def kill_gateways(ctx: FaultContext) -> None:
+    """Stop a gateway at random moments under load and start it again on its port; `hard`:
+    SIGKILL, so requests in flight get no answer and the sender retries them."""
+    gateways = sorted(name for name in ctx.fleet.members if name.startswith("gateway-"))
+    while not ctx.stop.wait(ctx.rng.uniform(1.0, 3.0) * ctx.scale):
+        victim = ctx.rng.choice(gateways)
+        if ctx.hard:
+            ctx.fleet.kill(victim)
+        else:
+            ctx.fleet.terminate(victim)
+        ctx.log.add(f"{'SIGKILL' if ctx.hard else 'SIGTERM'} {victim}")
+        ctx.stop.wait(0.5)
+        ctx.fleet.start(victim)
+    ctx.log.ended("every gateway running")
+
+
+def broker_kill(ctx: FaultContext) -> None:
+    """On a 3-broker cluster (RF 3, min ISR 2): SIGKILL the leader of the busiest partition of
+    the main topic mid-load, leave it dead a few seconds, bring it back."""
+    if ctx.stop.wait(3.0 * ctx.scale):
+        return
+    kafka = ctx.stack.kafka
+    victim = busiest_leader(KafkaClientSettings.plaintext(kafka.bootstrap), ctx.topic)
+    node = next(node for node in kafka.nodes if node.id == victim)
+    kill_hard(node.pid_file)
+    down_for = ctx.rng.uniform(5.0, 10.0) * ctx.scale
+    ctx.log.add(f"SIGKILL broker {victim} (leader of the busiest partition) for {down_for:.1f} s")
+    ctx.stop.wait(down_for)
+    kafka.start_node(node)
+    deadline = time.monotonic() + 120
+    while probes.kafka_broker_count(kafka.bootstrap) < len(kafka.nodes):
+        if time.monotonic() > deadline:
+            ctx.log.add(f"broker {victim} did not come back within 120 s")
+            return
+        time.sleep(0.5)
+    ctx.log.ended(f"broker {victim} back")
+
+
+def busiest_leader(kafka: KafkaClientSettings, topic: str) -> int:
+    """The broker leading the partition of `topic` with the most records."""
+    consumer = new_consumer(kafka, "chaos", {"group.id": "chaos-busiest-probe"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        sizes = {
+            number: consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10)[1]
+            for number in partitions
+        }
+    finally:
+        consumer.close()
+    busiest = max(sizes, key=lambda number: sizes[number])
+    return int(partitions[busiest].leader)
+
+
 SCENARIOS: dict[str, Fault] = {
     "kill-consumers": kill_consumers,
     "kafka-outage": kafka_outage,
     "postgres-restart": postgres_restart,
     "redis-stop": redis_stop,
     "rebalance-storm": rebalance_storm,
+    "kill-gateways": kill_gateways,
+    "broker-kill": broker_kill,
 }
+
+# Scenarios that need a cluster of this many brokers (topics replicated 3 / min ISR 2).
+BROKERS_NEEDED = {"broker-kill": 3}

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from payhooks.chaos.faults import SCENARIOS
+from payhooks.chaos.faults import BROKERS_NEEDED, SCENARIOS
 from payhooks.chaos.private_stack import private_stack
 from payhooks.chaos.report import render
 from payhooks.chaos.runner import ChaosConfig, ScenarioReport, ScenarioRun
@@ -52,9 +52,15 @@ def run_scenarios(
     workdir = Path(tempfile.mkdtemp(prefix="chaos-", dir=state_dir))
     progress(f"starting a private Kafka, PostgreSQL and Redis under {workdir}…")
     reports = []
-    with private_stack(workdir / "stack") as stack:
-        for config in configs:
-            reports.append(ScenarioRun(stack, config, workdir / "logs", progress).run())
+    for brokers in sorted({BROKERS_NEEDED.get(config.scenario, 1) for config in configs}):
+        group = [c for c in configs if BROKERS_NEEDED.get(c.scenario, 1) == brokers]
+        if brokers > 1:
+            progress(
+                f"… a {brokers}-broker Kafka cluster for {', '.join(c.scenario for c in group)}"
+            )
+        with private_stack(workdir / f"stack-{brokers}", kafka_brokers=brokers) as stack:
+            for config in group:
+                reports.append(ScenarioRun(stack, config, workdir / "logs", progress).run())
     if all(report.ok for report in reports):
         shutil.rmtree(workdir, ignore_errors=True)  # kept on failure: the processes' logs
     return reports

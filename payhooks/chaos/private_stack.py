@@ -40,15 +40,26 @@ def _bindable(port: int) -> bool:
 
 
 class PrivateStack:
-    def __init__(self, state_dir: Path) -> None:
-        kafka = f"127.0.0.1:{free_port_pair()}"
+    """`kafka_brokers` 3+ makes a KRaft cluster whose topics are replicated 3 / min ISR 2."""
+
+    def __init__(self, state_dir: Path, *, kafka_brokers: int = 1) -> None:
+        # One broker: its port and the controller's (+1); several: the brokers, then controllers.
+        first = free_port_run(2 if kafka_brokers == 1 else 2 * kafka_brokers)
         database = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/payhooks"
         redis = f"redis://127.0.0.1:{free_port()}/0"
-        self.kafka = NativeKafka(kafka, state_dir, default_cache_dir())
+        self.kafka = NativeKafka(
+            f"127.0.0.1:{first}", state_dir, default_cache_dir(), brokers=kafka_brokers
+        )
         self.postgres = NativePostgres(database, state_dir)
         self.redis = NativeRedis(redis, state_dir)
+        replicated = kafka_brokers >= 3
         self.settings = Settings(
-            kafka_bootstrap=kafka, database_url=database, redis_url=redis, state_dir=state_dir
+            kafka_bootstrap=self.kafka.bootstrap,
+            database_url=database,
+            redis_url=redis,
+            state_dir=state_dir,
+            topic_replication_factor=3 if replicated else 1,
+            topic_min_insync_replicas=2 if replicated else 1,
         )
 
     def start(self) -> None:
@@ -67,8 +78,8 @@ def _quiet(_: str) -> None:
 
 
 @contextmanager
-def private_stack(state_dir: Path) -> Iterator[PrivateStack]:
-    stack = PrivateStack(state_dir)
+def private_stack(state_dir: Path, *, kafka_brokers: int = 1) -> Iterator[PrivateStack]:
+    stack = PrivateStack(state_dir, kafka_brokers=kafka_brokers)
     stack.start()
     try:
         yield stack

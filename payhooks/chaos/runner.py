@@ -48,7 +48,7 @@ from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import PROVIDERS, Settings
 from payhooks.stack import create_database
 from payhooks.topics import ensure_topics
-from schemas.names import retry_topics
+from schemas.names import main_topic, retry_topics
 
 Progress = Callable[[str], None]
 GATEWAYS = 2
@@ -123,6 +123,8 @@ def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:
         topic_prefix=f"chaos-{run_id}",
         consumer_group=f"chaos-{run_id}-credit",
         topic_partitions=6,
+        topic_replication_factor=stack.settings.topic_replication_factor,
+        topic_min_insync_replicas=stack.settings.topic_min_insync_replicas,
         retry_delays=(1.0, 2.0, 5.0, 10.0),
         paystack_secret_key=f"sk_chaos_{run_id}",
         stripe_webhook_secret=f"whsec_chaos_{run_id}",
@@ -139,6 +141,8 @@ def child_env(settings: Settings, simulator: str) -> dict[str, str]:
         "TOPIC_PREFIX": settings.topic_prefix,
         "CONSUMER_GROUP": settings.consumer_group,
         "TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "TOPIC_REPLICATION_FACTOR": str(settings.topic_replication_factor),
+        "TOPIC_MIN_INSYNC_REPLICAS": str(settings.topic_min_insync_replicas),
         "RETRY_DELAYS": ",".join(f"{delay}s" for delay in settings.retry_delays),
         "LOG_FORMAT": "json",
         # The providers' verify APIs (sweep, and the consumer confirming sweep claims).
@@ -284,8 +288,9 @@ class ScenarioRun:
         log = FaultLog()
         rng = random.Random(self.config.seed + 1)
         context = FaultContext(
-            fleet, self.stack, rng, stop, log, consumers, self.config.scale, self.config.hard
-        )
+            fleet, self.stack, rng, stop, log, consumers, self.config.scale, self.config.hard,
+            main_topic(settings.topic_prefix),
+        )  # fmt: skip
         fault = self.hooks.fault or SCENARIOS[self.config.scenario]
         injector = threading.Thread(target=fault, args=(context,), daemon=True)
         self.say(f"sending {len(deliveries)} webhooks while injecting faults…")

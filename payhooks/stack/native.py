@@ -266,13 +266,14 @@ class NativePostgres:
         )
         wait_until(self.answers, seconds=30, what="PostgreSQL", log=self.log)
 
-    def stop(self) -> bool:
+    def stop(self, mode: str = "fast") -> bool:
+        """`fast` (clean) or `immediate` (no checkpoint: the next start runs crash recovery)."""
         if not self.owned():
             return False
         bindir = self._bin(lambda _: None)
         _run(
             self._as_owner(
-                [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+                [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]
             ),
             what="pg_ctl stop",
         )

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from payhooks.chaos.faults import SCENARIOS, FaultContext
+from payhooks.chaos.faults import BROKERS_NEEDED, SCENARIOS, FaultContext
 from payhooks.chaos.private_stack import PrivateStack, private_stack
 from payhooks.chaos.report import render
 from payhooks.chaos.runner import ChaosConfig, Hooks, ScenarioRun
@@ -24,10 +24,14 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
-# (scenario, consumers, hard): every scenario, kafka-outage as its 1-consumer variants.
-CASES = [(name, 3, False) for name in SCENARIOS if name != "kafka-outage"] + [
+# (scenario, consumers, hard): every one-broker scenario, kafka-outage as its 1-consumer
+# variants, the hard faults (PostgreSQL `immediate` stop, gateways SIGKILLed mid-request).
+SPECIAL = {"kafka-outage", "kill-gateways", *BROKERS_NEEDED}
+CASES = [(name, 3, False) for name in SCENARIOS if name not in SPECIAL] + [
     ("kafka-outage", 1, False),
     ("kafka-outage", 1, True),
+    ("postgres-restart", 3, True),
+    ("kill-gateways", 3, True),
 ]
 
 
@@ -64,6 +68,32 @@ def test_every_genuine_webhook_is_credited_once_under(
     assert 0 < report.refunds_applied <= report.refunds_accepted
     assert len(report.stop_seconds) == consumers
     assert max(report.stop_seconds.values()) <= config.stop_limit_seconds
+
+
+@pytest.fixture(scope="module")
+def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStack]:
+    state = PROJECT_ROOT / ".payhooks" / f"chaos-cluster-{tmp_path_factory.getbasetemp().name}"
+    with private_stack(state, kafka_brokers=3) as stack:
+        yield stack
+
+
+def test_every_genuine_webhook_is_credited_once_when_a_partition_leader_is_sigkilled(
+    cluster_stack: PrivateStack, tmp_path: Path
+) -> None:
+    config = ChaosConfig(
+        "broker-kill", payments=250, seed=11, concurrency=24, scale=0.6, min_load_seconds=20.0,
+        drain_seconds=240.0, consumers=2, hard=True,
+    )  # fmt: skip
+
+    report = ScenarioRun(cluster_stack, config, tmp_path, print).run()
+
+    print(render(report))
+    assert any(fault.startswith("SIGKILL broker") for fault in report.faults), report.faults
+    assert any(fault.endswith(" back") for fault in report.faults), report.faults
+    assert report.violations == []
+    assert report.credited == len(report.load.sent_references)
+    # While the dead leader's partitions wait for a new leader the gateways may answer 503
+    # (the sender retries those); nothing accepted is lost, nothing is credited twice.
 
 
 # --- the verdict catches what it must: faults planted through test-only seams ------------------

@@ -16,6 +16,7 @@ from confluent_kafka import TopicPartition
 from payhooks.chaos.fleet import Fleet
 from payhooks.chaos.private_stack import PrivateStack
 from payhooks.kafka_client import new_consumer
+from payhooks.localnet import wait_http_ok
 from payhooks.settings import KafkaClientSettings
 from payhooks.stack import probes
 from payhooks.stack.native import pid_alive
@@ -132,7 +133,7 @@ def kill_gateways(ctx: FaultContext) -> None:
     """Stop a gateway at random moments under load and start it again on its port; `hard`:
     SIGKILL, so requests in flight get no answer and the sender retries them."""
     gateways = sorted(name for name in ctx.fleet.members if name.startswith("gateway-"))
-    while not ctx.stop.wait(ctx.rng.uniform(1.0, 3.0) * ctx.scale):
+    while not ctx.stop.wait(ctx.rng.uniform(2.0, 5.0) * ctx.scale):
         victim = ctx.rng.choice(gateways)
         if ctx.hard:
             ctx.fleet.kill(victim)
@@ -141,7 +142,9 @@ def kill_gateways(ctx: FaultContext) -> None:
         ctx.log.add(f"{'SIGKILL' if ctx.hard else 'SIGTERM'} {victim}")
         ctx.stop.wait(0.5)
         ctx.fleet.start(victim)
-    ctx.log.ended("every gateway running")
+        port = ctx.fleet.members[victim].args[-1]  # ["gateway", "--port", P]
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", seconds=60)
+        ctx.log.ended(f"{victim} back")
 
 
 def broker_kill(ctx: FaultContext) -> None:

@@ -61,6 +61,7 @@ class _ToStructlog(logging.Handler):
         held = self.limit.admit(f"{facility}|{_shape(text)}")
         if held is None:
             return
+        extra = {"suppressed": held} if held else {}
         log.log(
             record.levelno,
             "kafka.client_log",
@@ -68,7 +69,7 @@ class _ToStructlog(logging.Handler):
             client=client,
             facility=facility,
             message=text,
-            suppressed=held or None,
+            **extra,
         )
 
 
@@ -83,13 +84,15 @@ def client_logging(role: str, *, every_seconds: float = 30.0) -> dict[str, Any]:
         held = limit.admit(f"error|{error.code()}")
         if held is None:
             return
-        log.warning(
+        extra = {"suppressed": held} if held else {}
+        log.log(
+            logging.ERROR if error.fatal() else logging.WARNING,
             "kafka.client_error",
             role=role,
             code=error.name(),
             error=error.str(),
-            fatal=error.fatal() or None,
-            suppressed=held or None,
+            fatal=error.fatal(),
+            **extra,
         )
 
     return {"logger": logger, "error_cb": on_error}

@@ -131,4 +131,5 @@ def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> No
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)  # libraries' info chatter stays out; payhooks uses structlog
+    logging.captureWarnings(True)  # Python warnings too, as `log.py.warnings` lines
     threading.excepthook = _log_thread_crash

@@ -129,7 +129,8 @@ def test_gateway_and_consumer_start_without_kafka_then_recover(
 
         # Then both recover without a restart
         wait_http_ok(f"{gateway_url}/readyz", seconds=90)
-        assert _webhook(gateway_url, "ref-degraded-2").status_code == 202
+        # (a broker just up may take longer than the publish timeout: retry as a provider would)
+        eventually(lambda: _webhook(gateway_url, "ref-degraded-2").status_code == 202, seconds=60)
         wait_http_ok(f"{probes_url}/readyz", seconds=120)
         # And the accepted webhook (no payment yet) goes to a retry topic, logged with its context
         eventually(lambda: _retried(consumer_log, "ref-degraded-2"), seconds=60)

@@ -82,7 +82,7 @@ def bootstrap(
     locks: Locks | None = None,
     verifier: ProviderVerifier | None = None,
 ) -> CreditApp:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pre_ping=False)  # a batch retries anyway
     session_factory = make_session_factory(engine)
     group = group or settings.consumer_group
     locks = locks or default_locks(settings)

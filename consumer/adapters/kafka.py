@@ -69,6 +69,13 @@ def producer_settings(settings: Settings, group: str) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
+        # A transaction that starts while the broker still writes the previous one's commit
+        # markers gets CONCURRENT_TRANSACTIONS on AddOffsetsToTxn, retried after
+        # retry.backoff.ms: librdkafka's 100 ms (growing to 1 s) put ~100 ms under the tail of
+        # every credit when batches follow each other closely; Kafka's Java client lowered
+        # this retry to 20 ms for the same reason (KAFKA-5477).
+        "retry.backoff.ms": 10,
+        "retry.backoff.max.ms": 100,
     }
 
 

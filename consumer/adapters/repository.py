@@ -63,29 +63,26 @@ class EventRecord:
 
 
 # The batch statements take one array per column (`unnest`), so each is one fixed text: no
-# per-batch SQL compilation, whatever the batch size, and one round trip per statement.
-_INSERT_LEDGER = text(
+# per-batch SQL compilation, whatever the batch size. Statements that always go together are
+# sent as one text (psycopg2 sends them in one round trip; PostgreSQL runs them in order, so the
+# lock order stays as written), which matters at light load, where a batch is one or two credits.
+_ADD_CREDITS = text(
     """
     INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
     SELECT * FROM unnest(CAST(:references AS text[]), CAST(:payment_ids AS bigint[]),
         CAST(:wallet_ids AS bigint[]), CAST(:amounts AS bigint[]), CAST(:currencies AS text[]),
-        CAST(:event_ids AS text[]))
-    """
-)
-_COMPLETE_PAYMENTS = text(
-    """
+        CAST(:event_ids AS text[]));
     UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
         updated_at = now()
-    WHERE id = ANY (CAST(:ids AS bigint[]))
+    WHERE id = ANY (CAST(:sorted_payment_ids AS bigint[]))
     """
 )
+# Wallets locked in id order, then updated; the UPDATE's RETURNING is the text's result.
 # FOR NO KEY UPDATE: what the balance UPDATE takes anyway; it does not block the foreign-key
 # checks (KEY SHARE) of other transactions inserting ledger rows for the same wallet.
-_LOCK_WALLETS = text(
-    "SELECT id FROM wallets WHERE id = ANY (CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE"
-)
-_ADD_TO_WALLETS = text(
+_SETTLE_WALLETS = text(
     """
+    SELECT id FROM wallets WHERE id = ANY (CAST(:ids AS bigint[])) ORDER BY id FOR NO KEY UPDATE;
     UPDATE wallets SET balance = wallets.balance + d.delta, updated_at = now()
     FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS d (id, delta)
     WHERE wallets.id = d.id
@@ -148,12 +145,12 @@ class LedgerRepository:
         return {(row.provider, row.reversal_id) for row in rows}
 
     def add_credits(self, credits: Sequence[tuple[Payment, str]]) -> None:
-        """Credit many locked payments with two statements, not two per payment: the ledger
-        rows, and the payments marked completed. The wallets' totals are `settle_wallets`."""
+        """Credit many locked payments in one round trip, not two statements per payment: the
+        ledger rows, and the payments marked completed. The wallets' totals are `settle_wallets`."""
         if not credits:
             return
         self.session.execute(
-            _INSERT_LEDGER,
+            _ADD_CREDITS,
             {
                 "references": [p.reference for p, _ in credits],
                 "payment_ids": [p.id for p, _ in credits],
@@ -161,9 +158,9 @@ class LedgerRepository:
                 "amounts": [p.amount for p, _ in credits],
                 "currencies": [p.currency for p, _ in credits],
                 "event_ids": [event_id for _, event_id in credits],
+                "sorted_payment_ids": sorted(p.id for p, _ in credits),
             },
         )
-        self.session.execute(_COMPLETE_PAYMENTS, {"ids": sorted(p.id for p, _ in credits)})
 
     def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
         """Add each wallet's delta (credits minus reversals): the wallets locked in id order,
@@ -173,9 +170,8 @@ class LedgerRepository:
         ids = sorted(wallet for wallet, delta in deltas.items() if delta)
         if not ids:
             return set()
-        self.session.execute(_LOCK_WALLETS, {"ids": ids})
         rows = self.session.execute(
-            _ADD_TO_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]}
+            _SETTLE_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]}
         ).all()
         return {row.id for row in rows if row.balance < 0}
 

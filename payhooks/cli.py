@@ -172,36 +172,126 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
 
 @app.command()
 def gateway(
+    *,
     host: Annotated[str, typer.Option(envvar="PAYHOOKS_GATEWAY_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PAYHOOKS_GATEWAY_PORT")] = 8080,
     workers: Annotated[int, typer.Option(envvar="PAYHOOKS_GATEWAY_WORKERS")] = 1,
     kafka_bootstrap: KafkaOpt = None,
     topic_prefix: PrefixOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="PAYHOOKS_GATEWAY_METRICS_PORT",
+            help="Serve Prometheus metrics on this port, its own listener (off if unset).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host",
+            envvar="PAYHOOKS_METRICS_HOST",
+            help="Host of the metrics listener (default 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP gateway (webhooks in, Kafka out). It starts even when Kafka does not
-    answer: /healthz 200, /readyz and webhooks 503 + Retry-After until Kafka is back."""
-    import os
+    """Serve the public HTTP gateway: webhooks and health only, no database. It starts even when
+    Kafka does not answer: /healthz 200, /readyz and webhooks 503 + Retry-After until it is back."""
+    from payhooks.logs import configure_logging
 
-    import uvicorn
-
-    from payhooks.logs import configure_logging, uvicorn_log_config
-
-    # uvicorn workers are fresh processes: they read their settings from the environment.
-    for name, value in (("KAFKA_BOOTSTRAP", kafka_bootstrap), ("TOPIC_PREFIX", topic_prefix)):
-        if value is not None:
-            os.environ[f"PAYHOOKS_{name}"] = value
-    settings = settings_from()
+    _export({"KAFKA_BOOTSTRAP": kafka_bootstrap, "TOPIC_PREFIX": topic_prefix})
+    settings = settings_from(gateway_metrics_port=metrics_port, metrics_host=metrics_host)
     configure_logging(settings.log_format)
     _refused_by_kafka(settings, "gateway")
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
         _topics_if_kafka_answers(settings)
-    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        # /metrics adds up every worker's numbers (prometheus-client's multiprocess mode).
-        import tempfile
-
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payhooks-metrics-")
-    uvicorn.run(
+    _serve_http(
         "producer_gateway.bootstrap:create_app",
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        metrics=(settings.metrics_host, settings.gateway_metrics_port),
+    )
+
+
+@app.command()
+def api(
+    *,
+    host: Annotated[str, typer.Option(envvar="PAYHOOKS_API_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PAYHOOKS_API_PORT")] = 8081,
+    workers: Annotated[int, typer.Option(envvar="PAYHOOKS_API_WORKERS")] = 1,
+    database_url: DatabaseOpt = None,
+    redis_url: RedisOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="PAYHOOKS_API_METRICS_PORT",
+            help="Serve Prometheus metrics on this port, its own listener (off if unset).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-host",
+            envvar="PAYHOOKS_METRICS_HOST",
+            help="Host of the metrics listener (default 127.0.0.1).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the internal API (payments, wallets) to the clients of PAYHOOKS_API_TOKENS.
+
+    It also deletes idempotency keys past their TTL, every PAYHOOKS_API_PRUNE_EVERY_SECONDS.
+    """
+    from payhooks.logs import configure_logging
+    from payments_api.domain.clients import ApiClients
+
+    _export({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
+    settings = settings_from(api_metrics_port=metrics_port, metrics_host=metrics_host)
+    configure_logging(settings.log_format)
+    # Checked here too, so a bad PAYHOOKS_API_TOKENS is one line and exit 1, not a worker crash.
+    ApiClients.parse(token.get_secret_value() for token in settings.api_tokens)
+    _serve_http(
+        "payments_api.bootstrap:create_app",
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        metrics=(settings.metrics_host, settings.api_metrics_port),
+    )
+
+
+def _export(values: dict[str, str | None]) -> None:
+    """uvicorn workers are fresh processes: they read their settings from the environment."""
+    import os
+
+    for name, value in values.items():
+        if value is not None:
+            os.environ[f"PAYHOOKS_{name}"] = value
+
+
+def _serve_http(
+    factory: str,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    metrics: tuple[str, int | None],
+) -> None:
+    import uvicorn
+
+    from payhooks.logs import uvicorn_log_config
+    from payhooks.metrics_listener import serve_metrics, use_multiprocess_dir
+
+    # Every worker's numbers add up on the one metrics listener (prometheus-client multiprocess).
+    use_multiprocess_dir()
+    metrics_host, metrics_port = metrics
+    if metrics_port is not None:
+        serve_metrics(metrics_host, metrics_port)
+    uvicorn.run(
+        factory,
         factory=True,
         host=host,
         port=port,
@@ -780,6 +870,7 @@ SERVER_COMMANDS = frozenset({"gateway", "consumer", "api", "sweep"})
 def main() -> None:
     from payhooks.ops.errors import OpsError
     from payhooks.stack.errors import StackError
+    from payments_api.domain.errors import ApiError
 
     try:
         app()
@@ -789,6 +880,9 @@ def main() -> None:
     except OpsError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
         if _running_a_server():
             _log_crash(exc)

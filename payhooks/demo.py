@@ -1,13 +1,14 @@
 """`payhooks demo`: the whole pipeline on the local stack, narrated.
 
-Brings the stack up and migrates; starts a provider simulator, a gateway and a consumer as real
-processes; initializes payments through `POST /payments` (one request repeated with its
-Idempotency-Key); lets the simulator pay them, which sends each provider's signed webhook to the
-gateway (one of them twice, as providers retry); sends one forged webhook; pays one more whose
-webhook is lost, which one sweep pass (`payhooks sweep --once`, limited to the demo's payments)
-finds at the provider and credits through the same path; refunds part of a payment (its signed
-refund webhook debits the wallet once); then shows what the ledger ended with and runs
-`payhooks reconcile`.
+Brings the stack up and migrates; starts a provider simulator, a gateway (public: webhooks only),
+an api (internal: payments and wallets, bearer token) and a consumer as real processes;
+initializes payments through the api's `POST /payments` (one request repeated with its
+Idempotency-Key, one without a token); lets the simulator pay them, which sends each provider's
+signed webhook to the gateway (one of them twice, as providers retry); sends one forged webhook;
+pays one more whose webhook is lost, which one sweep pass (`payhooks sweep --once`, limited to
+the demo's payments) finds at the provider and credits through the same path; refunds part of a
+payment (its signed refund webhook debits the wallet once); then shows what the ledger ended with
+and runs `payhooks reconcile`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class Step:
     status: int
 
 
+def demo_token(run_id: str) -> str:
+    return f"demo-token-{run_id}-{uuid.uuid4().hex}"
+
+
 def demo_secrets(run_id: str) -> dict[str, str]:
     key = base64.b64encode(f"payhooks-demo-{run_id}".encode()).decode()
     return {
@@ -68,7 +73,7 @@ def demo_secrets(run_id: str) -> dict[str, str]:
 
 
 def demo_environment(
-    settings: Settings, prefix: str, ports: dict[str, int], run_id: str
+    settings: Settings, prefix: str, ports: dict[str, int], run_id: str, token: str
 ) -> dict[str, str]:
     simulator = f"http://127.0.0.1:{ports['simulator']}"
     return {
@@ -81,6 +86,7 @@ def demo_environment(
         "PAYHOOKS_RETRY_DELAYS": "1s,2s",
         "PAYHOOKS_GATEWAY_URL": f"http://127.0.0.1:{ports['gateway']}",
         "PAYHOOKS_LOG_FORMAT": "json",
+        "PAYHOOKS_API_TOKENS": f"demo-shop:{token}",
         **{f"PAYHOOKS_{p.upper()}_API_BASE": f"{simulator}/{p}" for p in SCHEMES},
         **demo_secrets(run_id),
     }
@@ -101,7 +107,7 @@ def running(commands: dict[str, list[str]], env: dict[str, str], logs: Path) -> 
             stop_process(process)
 
 
-def initialize(gateway: httpx.Client, payment: DemoPayment, key: str) -> httpx.Response:
+def initialize(api: httpx.Client, payment: DemoPayment, key: str) -> httpx.Response:
     body = {
         "user_id": payment.user_id,
         "amount": payment.amount,
@@ -109,13 +115,20 @@ def initialize(gateway: httpx.Client, payment: DemoPayment, key: str) -> httpx.R
         "provider": payment.provider,
         "email": f"{payment.user_id.split('-')[0]}@example.com",
     }
-    return gateway.post("/payments", json=body, headers={"Idempotency-Key": key})
+    return api.post("/payments", json=body, headers={"Idempotency-Key": key})
 
 
-def wait_credited(gateway: httpx.Client, references: list[str], seconds: float = 60) -> None:
+@dataclass(frozen=True)
+class Clients:
+    gateway: httpx.Client  # public: webhooks
+    api: httpx.Client  # internal: payments, wallets (bearer token)
+    sim: httpx.Client  # the providers' stand-in
+
+
+def wait_credited(api: httpx.Client, references: list[str], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        states = [gateway.get(f"/payments/{ref}").json().get("credited") for ref in references]
+        states = [api.get(f"/payments/{ref}").json().get("credited") for ref in references]
         if all(states):
             return
         time.sleep(0.3)
@@ -147,18 +160,18 @@ def sweep_own(settings: Settings, references: list[str]) -> None:
 
 
 def _sweep_and_refund(
-    gateway: httpx.Client, sim: httpx.Client, references: list[str], settings: Settings,
+    api: httpx.Client, sim: httpx.Client, references: list[str], settings: Settings,
     progress: Progress,
 ) -> list[Step]:  # fmt: skip
     """The lost-webhook payment found by one sweep pass; a partial refund of the first one."""
     lost, refunded = references[-1], references[0]
     progress("6. a sweep pass asks the provider about payments nobody heard back about…")
     sweep_own(settings, references)
-    wait_credited(gateway, [lost])
+    wait_credited(api, [lost])
     progress("7. the provider refunds 100000 of the first payment and sends its refund webhook…")
     answer = sim.post("/simulate/refund", json={"reference": refunded, "amount": 100_000}).json()
     wait_for(
-        lambda: gateway.get(f"/payments/{refunded}").json().get("refunded_amount") == 100_000,
+        lambda: api.get(f"/payments/{refunded}").json().get("refunded_amount") == 100_000,
         "the refund",
     )
     return [
@@ -175,32 +188,40 @@ def run_demo(settings: Settings, progress: Progress) -> int:
     prefix = f"demo-{run_id}"
     demo_settings = settings.model_copy(update={"topic_prefix": prefix})
     ensure_topics(demo_settings)
-    ports = {"gateway": free_port(), "simulator": free_port()}
-    env = demo_environment(settings, prefix, ports, run_id)
+    ports = {"gateway": free_port(), "api": free_port(), "simulator": free_port()}
+    token = demo_token(run_id)
+    env = demo_environment(settings, prefix, ports, run_id, token)
     payhooks = [sys.executable, "-m", "payhooks"]
     commands = {
         "simulator": [*payhooks, "simulator", "--port", str(ports["simulator"])],
         "gateway": [*payhooks, "gateway", "--port", str(ports["gateway"])],
+        "api": [*payhooks, "api", "--port", str(ports["api"])],
         "consumer": [*payhooks, "consumer"],
     }
-    progress("2. starting a provider simulator, a gateway and a consumer…")
+    progress("2. starting a provider simulator, a gateway, an api and a consumer…")
     with running(commands, env, settings.state_dir / "demo-logs"):
         hint = f"; see {settings.state_dir / 'demo-logs'}"
-        wait_http_ok(f"http://127.0.0.1:{ports['gateway']}/readyz", hint=hint)
-        wait_http_ok(f"http://127.0.0.1:{ports['simulator']}/healthz", hint=hint)
+        for name, path in (("gateway", "readyz"), ("api", "readyz"), ("simulator", "healthz")):
+            wait_http_ok(f"http://127.0.0.1:{ports[name]}/{path}", hint=hint)
         with (
             httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=30) as gateway,
+            httpx.Client(
+                base_url=f"http://127.0.0.1:{ports['api']}",
+                timeout=30,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as api,
             httpx.Client(base_url=f"http://127.0.0.1:{ports['simulator']}", timeout=30) as sim,
         ):
-            steps, references, users = _drive(gateway, sim, run_id, progress)
+            clients = Clients(gateway, api, sim)
+            steps, references, users = _drive(clients, run_id, progress)
             progress("5. waiting for the consumer…")
-            wait_credited(gateway, references[:-1])
+            wait_credited(api, references[:-1])
             simulator = f"http://127.0.0.1:{ports['simulator']}"
             sweep_settings = demo_settings.model_copy(
                 update={f"{p}_api_base": f"{simulator}/{p}" for p in SCHEMES}
             )
-            steps += _sweep_and_refund(gateway, sim, references, sweep_settings, progress)
-            _report(gateway, steps, references, users, progress)
+            steps += _sweep_and_refund(api, sim, references, sweep_settings, progress)
+            _report(api, steps, references, users, progress)
     engine = make_engine(settings.database_url)
     ledger = reconcile(engine, stuck_after_seconds=settings.stuck_processing_seconds)
     engine.dispose()
@@ -210,7 +231,7 @@ def run_demo(settings: Settings, progress: Progress) -> int:
 
 
 def _drive(
-    gateway: httpx.Client, sim: httpx.Client, run_id: str, progress: Progress
+    clients: Clients, run_id: str, progress: Progress
 ) -> tuple[list[Step], list[str], list[str]]:
     payments = [
         DemoPayment(f"ada-{run_id}", 500_000, "NGN", "paystack"),
@@ -221,9 +242,10 @@ def _drive(
     ]
     steps: list[Step] = []
     references: list[str] = []
-    progress("3. initializing payments with POST /payments (Idempotency-Key)…")
+    gateway, api, sim = clients.gateway, clients.api, clients.sim
+    progress("3. initializing payments with the api's POST /payments (Idempotency-Key)…")
     for index, payment in enumerate(payments):
-        answer = initialize(gateway, payment, key=f"demo-{run_id}-{index}")
+        answer = initialize(api, payment, key=f"demo-{run_id}-{index}")
         steps.append(
             Step(
                 "POST /payments",
@@ -232,7 +254,7 @@ def _drive(
             )
         )
         references.append(answer.json()["reference"])
-    again = initialize(gateway, payments[0], key=f"demo-{run_id}-0")
+    again = initialize(api, payments[0], key=f"demo-{run_id}-0")
     replayed = again.headers.get("Idempotent-Replayed") == "true"
     steps.append(
         Step(
@@ -241,6 +263,7 @@ def _drive(
             again.status_code,
         )
     )
+    steps.extend(_refused(clients))
     progress("4. the simulator pays them: each provider's signed webhook goes to the gateway…")
     for reference in references[:-1]:
         answer = sim.post("/simulate/pay", json={"reference": reference}).json()
@@ -257,6 +280,22 @@ def _drive(
     return steps, references, users
 
 
+def _refused(clients: Clients) -> list[Step]:
+    """No token at the api: 401; the payment routes asked of the public gateway: 404."""
+    anonymous = clients.api.post(
+        "/payments", json={}, headers={"Authorization": "", "Idempotency-Key": "demo-anon"}
+    )
+    public = clients.gateway.get("/wallets/anyone")
+    return [
+        Step("POST /payments, no token", "the api needs a bearer token", anonymous.status_code),
+        Step(
+            "GET /wallets on gateway",
+            "the public listener serves webhooks only",
+            public.status_code,
+        ),
+    ]
+
+
 def _forged(gateway: httpx.Client, reference: str) -> Step:
     """A webhook signed with the wrong secret, claiming a much larger amount."""
     body = webhook_body("paystack", reference, 99_999_999, "USD")
@@ -266,7 +305,7 @@ def _forged(gateway: httpx.Client, reference: str) -> Step:
 
 
 def _report(
-    gateway: httpx.Client, steps: list[Step], references: list[str], users: list[str], out: Progress
+    api: httpx.Client, steps: list[Step], references: list[str], users: list[str], out: Progress
 ) -> None:
     out("\nwhat was sent:")
     for step in steps:
@@ -274,7 +313,7 @@ def _report(
         out(f"  {step.what:<22} {step.detail:<52} → {answer}")
     out("\npayments (GET /payments/{reference}):")
     for reference in references:
-        payment: dict[str, Any] = gateway.get(f"/payments/{reference}").json()
+        payment: dict[str, Any] = api.get(f"/payments/{reference}").json()
         out(
             f"  {reference:<34} {payment['provider']:<12} {payment['state']:<18} "
             f"credited={payment['credited']}  {payment['amount']} {payment['currency']}"
@@ -282,8 +321,9 @@ def _report(
         )
     out("\nwallets (GET /wallets/{user_id}):")
     for user in users:
-        out(f"  {user:<18} {gateway.get(f'/wallets/{user}').json()['balances']}")
+        out(f"  {user:<18} {api.get(f'/wallets/{user}').json()['balances']}")
     out(
         "\nevery payment credited once (the lost-webhook one by the sweep); the duplicate "
-        "absorbed; the forged webhook refused (401); the refund debited once."
+        "absorbed; the forged webhook refused (401); the refund debited once; the api refused a "
+        "request without a token (401)."
     )

@@ -21,6 +21,8 @@ _SECRET_KEYS = frozenset(
         "secret",
         "signature",
         "authorization",
+        "token",
+        "api_tokens",
         "x-paystack-signature",
         "stripe-signature",
         "verif-hash",

@@ -107,6 +107,21 @@ class Settings(KafkaClientSettings):
     confirm_with_provider: Annotated[tuple[str, ...] | None, NoDecode] = None
     # true: a Flutterwave webhook must carry flutterwave-signature (verif-hash alone is 401).
     flutterwave_require_signature: bool = False
+    # The internal API, `payhooks api` (docs/api.md explains each).
+    api_tokens: Secrets = ()  # "<client-name>:<token>" pairs; several per client while rotating
+    api_rate_per_second: float = Field(default=20.0, gt=0)  # each client's token-bucket refill
+    api_rate_burst: int = Field(default=40, ge=1)  # each client's bucket size
+    api_metadata_keys: Annotated[tuple[str, ...], NoDecode] = (
+        "order_id",
+        "customer_id",
+        "invoice_id",
+        "description",
+    )  # the only metadata keys passed on to a provider
+    api_prune_every_seconds: float = Field(default=3600.0, gt=0)  # idempotency-key pruning
+    # Each process's Prometheus listener (`--metrics-port`; off if unset), and its host.
+    # (host: `metrics_host` below, shared by every process.)
+    gateway_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    api_metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     retry_delays: Annotated[tuple[float, ...], NoDecode] = (5.0, 30.0, 120.0, 600.0)
     consumer_group: str = "payhooks-credit"
@@ -145,6 +160,7 @@ class Settings(KafkaClientSettings):
         "stripe_webhook_secret",
         "flutterwave_secret_hash",
         "standard_webhook_secret",
+        "api_tokens",
         mode="before",
     )
     @classmethod
@@ -166,6 +182,13 @@ class Settings(KafkaClientSettings):
                 f"unknown provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
             )
         return tuple(name for name in names if name != "none")
+
+    @field_validator("api_metadata_keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator(
         "dlq_retention", "sweep_older_than", "sweep_expire_after", "sweep_period", mode="before"

@@ -1,7 +1,7 @@
 """The gateway's composition root: everything it needs, built from the settings, nothing global.
 
-The webhook path needs only Kafka; the database is built on first use by the payment routes, so a
-gateway that only takes webhooks never opens a PostgreSQL connection.
+The gateway needs only Kafka: it has no database connection at all (the payment and wallet routes
+live in `payhooks api`, payments_api/).
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from payhooks.db.engine import make_engine, make_session_factory
 from payhooks.settings import Settings
 from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.adapters.metrics import GatewayMetrics
-from producer_gateway.adapters.provider_api import ProviderApi
 from schemas.names import dlq_topic, main_topic
 from schemas.providers import SCHEMES, ProviderScheme
 
@@ -36,13 +31,10 @@ class WebhookProvider:
 class Gateway:
     settings: Settings
     publisher: KafkaPublisher
-    provider_api: ProviderApi
     main_topic: str
     dlq_topic: str
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     clock: Callable[[], float] = time.time  # injected in tests of the timestamp window
-    _sessions: sessionmaker[Session] | None = None
-    _engine: Engine | None = None
 
     @cached_property
     def webhook_providers(self) -> dict[str, WebhookProvider]:
@@ -55,41 +47,26 @@ class Gateway:
             if (secrets := self.settings.provider_secrets(name))
         }
 
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        """The payment routes' database, connected on first use."""
-        if self._sessions is None:
-            self._engine = make_engine(self.settings.database_url)
-            self._sessions = make_session_factory(self._engine)
-        return self._sessions
-
     async def aclose(self) -> None:
-        await self.provider_api.aclose()
         self.close()
 
     def close(self) -> None:
         self.publisher.close()
-        if self._engine is not None:
-            self._engine.dispose()
 
 
 def bootstrap(
     settings: Settings,
     *,
     publisher: KafkaPublisher | None = None,
-    sessions: sessionmaker[Session] | None = None,
-    provider_api: ProviderApi | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Gateway:
     return Gateway(
         settings=settings,
         publisher=publisher
         or KafkaPublisher(settings, timeout_seconds=settings.publish_timeout_seconds),
-        provider_api=provider_api or ProviderApi(settings),
         main_topic=main_topic(settings.topic_prefix),
         dlq_topic=dlq_topic(settings.topic_prefix),
         clock=clock,
-        _sessions=sessions,
     )
 
 

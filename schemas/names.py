@@ -39,3 +39,8 @@ def retry_attempt_of(prefix: str, topic: str) -> int:
     if topic.startswith(head) and topic[len(head) :].isdigit():
         return int(topic[len(head) :])
     raise ValueError(f"{topic!r} is not a payhooks webhook topic for prefix {prefix!r}")
+
+
+def rate_limit_key(prefix: str, client: str) -> str:
+    """Redis key of one API client's token bucket (shared by every api replica)."""
+    return f"{prefix}:ratelimit:api:{client}"

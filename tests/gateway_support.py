@@ -1,4 +1,5 @@
-"""Builders for the gateway's tests: settings with every provider on, and a real app around them."""
+"""Builders for the gateway's and the api's tests: settings with every provider on, and a real
+app around them, over real HTTP."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from starlette.types import ASGIApp
 
 from payhooks.localnet import free_port
 from payhooks.settings import Settings
-from producer_gateway.adapters.provider_api import ProviderApi
+from payments_api.adapters.provider_api import ProviderApi
+from payments_api.bootstrap import bootstrap as bootstrap_api
+from payments_api.entrypoints.app import build_app as build_api_app
 from producer_gateway.bootstrap import bootstrap
 from producer_gateway.entrypoints.app import build_app
 from tests.helpers import eventually
@@ -31,6 +34,11 @@ OLD_SECRETS = {
     "flutterwave": "flw_secret_hash_old",
     "standard": "whsec_" + base64.b64encode(b"standard-webhooks-old-key").decode(),
 }
+# The api's clients in tests: "tests" (two tokens: rotation) and "other".
+API_TOKEN = "tests-token-new-0123456789"
+API_OLD_TOKEN = "tests-token-old-0123456789"
+OTHER_TOKEN = "other-token-0123456789abc"
+API_TOKENS = f"tests:{API_TOKEN},tests:{API_OLD_TOKEN},other:{OTHER_TOKEN}"
 FIELDS = {
     "paystack": "paystack_secret_key",
     "stripe": "stripe_webhook_secret",
@@ -44,6 +52,7 @@ def with_providers(settings: Settings, *, rotation: bool = False, **overrides: o
     values = {
         FIELDS[p]: f"{SECRETS[p]},{OLD_SECRETS[p]}" if rotation else SECRETS[p] for p in SECRETS
     }
+    values["api_tokens"] = API_TOKENS
     parsed = Settings(**values)  # the comma-separated parsing of the real settings
     return settings.model_copy(
         update={field: getattr(parsed, field) for field in values} | overrides
@@ -69,13 +78,22 @@ def serving(app: ASGIApp) -> Iterator[str]:
 
 @contextmanager
 def gateway_client(
-    settings: Settings,
-    *,
-    clock: Callable[[], float] = time.time,
-    provider_api: ProviderApi | None = None,
+    settings: Settings, *, clock: Callable[[], float] = time.time
 ) -> Iterator[httpx.Client]:
-    """The real app, with a real Kafka publisher, over real HTTP."""
-    app = build_app(bootstrap(settings, clock=clock, provider_api=provider_api))
+    """The real gateway app, with a real Kafka publisher, over real HTTP."""
+    app = build_app(bootstrap(settings, clock=clock))
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+
+
+@contextmanager
+def api_client(
+    settings: Settings, *, provider_api: ProviderApi | None = None, token: str | None = API_TOKEN
+) -> Iterator[httpx.Client]:
+    """The real api app (real PostgreSQL and Redis) over real HTTP, sending `token` as bearer."""
+    app = build_api_app(bootstrap_api(settings, provider_api=provider_api), prune=False)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with serving(app) as url, httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client

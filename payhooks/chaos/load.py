@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from payhooks.settings import Settings
 from payhooks.simulator.events import reversal_body, webhook_body
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.providers import SCHEMES
 
 REFUND_SHARE = 0.05

@@ -116,6 +116,7 @@ class Payment(Base):
             "provider_txn_id",
             postgresql_where=text("provider_txn_id IS NOT NULL"),
         ),
+        UniqueConstraint("client", "idempotency_key", name="uq_payments_client_idempotency_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -128,7 +129,8 @@ class Payment(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     state: Mapped[str] = mapped_column(String(32), default="pending", server_default="pending")
     credited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    client: Mapped[str | None] = mapped_column(String(64))  # the API client that asked for it
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     authorization_url: Mapped[str | None] = mapped_column(Text)
     payment_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
     flag_reason: Mapped[str | None] = mapped_column(Text)
@@ -202,16 +204,20 @@ class ProcessedEvent(Base):
 
 
 class IdempotencyKey(Base):
-    """Stripe-style idempotency for POST /payments: the first response is stored and replayed."""
+    """Stripe-style idempotency for POST /payments: the first response is stored and replayed.
+    Keys are scoped per API client; rows older than the TTL are pruned by `payhooks api`."""
 
     __tablename__ = "idempotency_keys"
 
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), index=True
+    )
 
 
 class DlqReplay(Base):

@@ -1,21 +1,12 @@
-"""Prometheus metrics of one gateway. Own registry per gateway (tests build many); with several
-uvicorn workers, `PROMETHEUS_MULTIPROC_DIR` (set by `payhooks gateway`) makes the scrape add up
-every worker's numbers instead of showing whichever worker answered."""
+"""Prometheus metrics of one gateway. Own registry per gateway (tests build many); served on the
+gateway's own `--metrics-port` listener (payhooks/metrics_listener.py), never on the public one."""
 
 from __future__ import annotations
 
-import os
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from payhooks.metrics_listener import render
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client itself, not by payhooks
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -37,16 +28,6 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.payments = Counter(
-            "payhooks_gateway_payment_initializations",
-            "POST /payments by outcome.",
-            ["outcome"],
-            registry=self.registry,
-        )
 
     def render(self) -> bytes:
-        if os.environ.get(MULTIPROC_ENV):
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+        return render(self.registry)

@@ -1,6 +1,6 @@
-"""The ASGI app: parse the request, call the domain, publish, answer. Nothing else.
-
-`POST /webhooks/{provider}` never touches the database: verify, publish, answer.
+"""The public ASGI app: `POST /webhooks/{provider}`, `/healthz`, `/readyz` and nothing else
+(every other path is 404). Verify, publish, answer; no database. Metrics are on the gateway's own
+`--metrics-port` listener, the payment and wallet routes in `payhooks api`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from producer_gateway.domain.intake import (
     main_record,
     verify_and_normalize,
 )
-from producer_gateway.entrypoints import payments_api
 from producer_gateway.entrypoints.http_errors import BodyTooLarge, error_response, read_body
-from producer_gateway.entrypoints.openapi import openapi_document
 from schemas.errors import MalformedPayload, SignatureInvalid
 
 log = structlog.get_logger("payhooks.gateway")
@@ -176,15 +174,6 @@ async def readyz(request: Request) -> Response:
     )
 
 
-async def metrics(request: Request) -> Response:
-    gateway = _gateway(request)
-    return Response(gateway.metrics.render(), media_type=gateway.metrics.content_type)
-
-
-async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document(request.app.routes))
-
-
 async def http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
@@ -209,13 +198,8 @@ async def unexpected_error(_: Request, exc: Exception) -> Response:
 
 ROUTES = [
     Route("/webhooks/{provider}", receive_webhook, methods=["POST"]),
-    Route("/payments", payments_api.initialize, methods=["POST"]),
-    Route("/payments/{reference}", payments_api.get_payment, methods=["GET"]),
-    Route("/wallets/{user_id}", payments_api.get_wallet, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
 ]
 
 

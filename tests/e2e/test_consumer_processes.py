@@ -17,7 +17,7 @@ from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Walle
 from payhooks.kafka_client import new_consumer
 from payhooks.localnet import free_port
 from payhooks.settings import Settings
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.helpers import (
     eventually,

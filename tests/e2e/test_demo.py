@@ -1,4 +1,5 @@
-"""`make demo` runs `payhooks demo`: credits, the duplicate absorbed, the forgery refused."""
+"""`make demo` runs `payhooks demo`: credits, the duplicate absorbed, the forgery refused, the api
+closed to a request without a token, the gateway to the payment routes."""
 
 from __future__ import annotations
 
@@ -37,4 +38,8 @@ def test_demo_shows_credits_duplicate_forgery_a_swept_payment_and_a_refund(
     assert refund.endswith("→ HTTP 202")
     assert output.count("partially_refunded") == 1
     assert "refunded=100000" in output
+    anonymous = next(line for line in output.splitlines() if "no token" in line)
+    assert anonymous.endswith("→ HTTP 401")
+    public = next(line for line in output.splitlines() if "GET /wallets on gateway" in line)
+    assert public.endswith("→ HTTP 404")
     assert "reconcile: OK" in output

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from payhooks.db.tables import LedgerTransaction, Payment, Wallet
 from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.settings import Settings
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import eventually, payhooks_process, webhook_envelope

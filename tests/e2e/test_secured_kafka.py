@@ -18,7 +18,7 @@ from payhooks.db.tables import Payment
 from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import Settings
 from payhooks.topics import delete_topics
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.names import dlq_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import (

@@ -25,7 +25,7 @@ from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.tables import LedgerTransaction, Payment, User, Wallet
 from payhooks.localnet import free_port
 from payhooks.settings import Settings
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.envelope import WebhookEnvelope
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import paystack_envelope_bytes

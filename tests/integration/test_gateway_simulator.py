@@ -1,5 +1,6 @@
-"""The real `payhooks gateway` and `payhooks simulator` processes: initialize through the
-simulator, then the simulator signs and posts the success webhook, which lands on Kafka."""
+"""The real `payhooks api`, `payhooks gateway` and `payhooks simulator` processes: initialize
+through the api (bearer token) and the simulator, then the simulator signs and posts the success
+webhook to the gateway, which lands on Kafka."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import Settings
 from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
-from tests.gateway_support import FIELDS, SECRETS
+from tests.gateway_support import API_TOKEN, API_TOKENS, FIELDS, SECRETS
 from tests.helpers import payhooks_process, read_committed
 
 pytestmark = pytest.mark.integration
@@ -32,23 +33,31 @@ def simulator_env(env_for: dict[str, str], simulator: str) -> dict[str, str]:
 
 @contextmanager
 def gateway_and_simulator(env_for: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A real gateway and simulator, wired to each other; yields their base URLs."""
-    gateway_port, simulator_port = free_port(), free_port()
+    """A real gateway, api and simulator, wired to each other; yields the api's and the
+    simulator's base URLs (the simulator posts its webhooks to the gateway)."""
+    gateway_port, api_port, simulator_port = free_port(), free_port(), free_port()
     simulator = f"http://127.0.0.1:{simulator_port}"
     gateway = f"http://127.0.0.1:{gateway_port}"
-    env = {**simulator_env(env_for, simulator), "PAYHOOKS_GATEWAY_URL": gateway}
+    api = f"http://127.0.0.1:{api_port}"
+    env = {
+        **simulator_env(env_for, simulator),
+        "PAYHOOKS_GATEWAY_URL": gateway,
+        "PAYHOOKS_API_TOKENS": API_TOKENS,
+    }
     with (
         payhooks_process(["gateway", "--port", str(gateway_port)], env, tmp_path / "gw.log"),
+        payhooks_process(["api", "--port", str(api_port)], env, tmp_path / "api.log"),
         payhooks_process(["simulator", "--port", str(simulator_port)], env, tmp_path / "sim.log"),
     ):
         wait_http_ok(f"{gateway}/readyz")
+        wait_http_ok(f"{api}/readyz")
         wait_http_ok(f"{simulator}/healthz")
-        yield gateway, simulator
+        yield api, simulator
 
 
-def initialize(gateway: str, provider: str, key: str) -> str:
+def initialize(api: str, provider: str, key: str) -> str:
     created = httpx.post(
-        f"{gateway}/payments",
+        f"{api}/payments",
         json={
             "user_id": "ada",
             "amount": 123_450,
@@ -56,7 +65,7 @@ def initialize(gateway: str, provider: str, key: str) -> str:
             "provider": provider,
             "email": "ada@example.com",
         },
-        headers={"Idempotency-Key": key},
+        headers={"Idempotency-Key": key, "Authorization": f"Bearer {API_TOKEN}"},
         timeout=30,
     )
     assert created.status_code == 201, created.text
@@ -72,8 +81,8 @@ def test_initialize_then_simulated_payment_reaches_kafka(
     tmp_path: Path,
     provider: str,
 ) -> None:
-    with gateway_and_simulator(env_for, tmp_path) as (gateway, simulator):
-        reference = initialize(gateway, provider, f"e2e-{provider}")
+    with gateway_and_simulator(env_for, tmp_path) as (api, simulator):
+        reference = initialize(api, provider, f"e2e-{provider}")
         paid = httpx.post(f"{simulator}/simulate/pay", json={"reference": reference}, timeout=30)
 
     assert paid.json()["status_code"] == 202, paid.text
@@ -90,8 +99,8 @@ def test_initialize_then_simulated_payment_reaches_kafka(
 def test_a_lost_webhook_found_by_the_sweep_then_a_refund_and_a_lost_dispute(
     settings: Settings, topics: tuple[str, ...], env_for: dict[str, str], tmp_path: Path
 ) -> None:
-    with gateway_and_simulator(env_for, tmp_path) as (gateway, simulator):
-        reference = initialize(gateway, "paystack", "e2e-lifecycle")
+    with gateway_and_simulator(env_for, tmp_path) as (api, simulator):
+        reference = initialize(api, "paystack", "e2e-lifecycle")
         # Paid, webhook lost: only the verify API knows
         lost = httpx.post(
             f"{simulator}/simulate/pay", json={"reference": reference, "webhook": False}

@@ -18,7 +18,7 @@ from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Walle
 from payhooks.settings import Settings
 from payhooks.simulator.events import reversal_body
 from payhooks.topics import ensure_topics
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas import headers as h
 from schemas.names import dlq_topic, main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET

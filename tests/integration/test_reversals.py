@@ -23,7 +23,7 @@ from payhooks.db.tables import LedgerReversal, LedgerTransaction, Payment, Walle
 from payhooks.reconcile import reconcile
 from payhooks.settings import Settings
 from payhooks.simulator.events import reversal_body, webhook_body
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import signed_envelope
 

@@ -17,7 +17,7 @@ from payhooks.db.tables import LedgerTransaction, Payment, Wallet
 from payhooks.settings import Settings
 from payhooks.sweep import SqlSweepLedger, Sweeper, kafka_publisher
 from payhooks.topics import ensure_topics
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SweepClaim, sweep_envelope

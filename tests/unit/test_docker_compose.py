@@ -17,9 +17,10 @@ def load() -> dict[str, Any]:
     return document
 
 
-def test_the_stack_gateway_and_two_consumers_are_defined() -> None:
+def test_the_stack_gateway_api_and_two_consumers_are_defined() -> None:
     services = load()["services"]
-    assert {"kafka", "postgres", "redis", "gateway", "consumer-1", "consumer-2"} <= set(services)
+    expected = {"kafka", "postgres", "redis", "gateway", "api", "consumer-1", "consumer-2"}
+    assert expected <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
@@ -40,5 +41,12 @@ def test_every_payhooks_variable_is_a_real_setting() -> None:
 def test_processes_run_real_payhooks_commands() -> None:
     services = load()["services"]
     assert services["gateway"]["command"][:2] == ["payhooks", "gateway"]
+    assert services["api"]["command"][:2] == ["payhooks", "api"]
+
+
+def test_only_the_gateway_port_is_published_beyond_this_host() -> None:
+    services = load()["services"]
+    assert services["gateway"]["ports"] == ["8080:8080"]
+    assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
     assert services["consumer-1"]["command"] == ["payhooks", "consumer"]
     assert services["migrate"]["command"] == ["payhooks", "db", "upgrade"]

@@ -13,9 +13,14 @@ from typing import Any
 
 import httpx
 
+from payhooks.provider_verify import provider_api_key
 from payhooks.settings import Settings
-from producer_gateway.domain.errors import ProviderRefused, ProviderUnavailable
-from producer_gateway.domain.payments import InitializePayment
+from payments_api.domain.errors import (
+    ProviderOutcomeUnknown,
+    ProviderRefused,
+    ProviderUnavailable,
+)
+from payments_api.domain.payments import InitializePayment, metadata_for_provider
 from schemas.providers.base import to_major_units
 
 
@@ -26,64 +31,71 @@ class ProviderCall:
     form: dict[str, str] | None = None
 
 
-def paystack_call(request: InitializePayment, reference: str, return_url: str) -> ProviderCall:
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    reference: str
+    return_url: str
+    metadata: dict[str, Any]  # the allow-listed part of the request's metadata
+
+
+def paystack_call(request: InitializePayment, ctx: CallContext) -> ProviderCall:
     return ProviderCall(
         "/transaction/initialize",
         json={
             "email": request.email,
             "amount": str(request.amount),  # kobo, as Paystack's docs show it
             "currency": request.currency,
-            "reference": reference,
-            "callback_url": return_url,
-            "metadata": request.metadata or {},
+            "reference": ctx.reference,
+            "callback_url": ctx.return_url,
+            "metadata": ctx.metadata,
         },
     )
 
 
-def stripe_call(request: InitializePayment, reference: str, return_url: str) -> ProviderCall:
+def stripe_call(request: InitializePayment, ctx: CallContext) -> ProviderCall:
     # A Checkout Session; the reference rides in both the session's and the intent's metadata,
     # so checkout.session.* and payment_intent.* webhooks both carry it.
     return ProviderCall(
         "/v1/checkout/sessions",
         form={
             "mode": "payment",
-            "success_url": return_url,
+            "success_url": ctx.return_url,
             "customer_email": request.email,
-            "client_reference_id": reference,
+            "client_reference_id": ctx.reference,
             "line_items[0][quantity]": "1",
             "line_items[0][price_data][currency]": request.currency.lower(),
             "line_items[0][price_data][unit_amount]": str(request.amount),
-            "line_items[0][price_data][product_data][name]": f"Payment {reference}",
-            "metadata[reference]": reference,
-            "payment_intent_data[metadata][reference]": reference,
+            "line_items[0][price_data][product_data][name]": f"Payment {ctx.reference}",
+            "metadata[reference]": ctx.reference,
+            "payment_intent_data[metadata][reference]": ctx.reference,
         },
     )
 
 
-def flutterwave_call(request: InitializePayment, reference: str, return_url: str) -> ProviderCall:
+def flutterwave_call(request: InitializePayment, ctx: CallContext) -> ProviderCall:
     return ProviderCall(
         "/v3/payments",
         json={
-            "tx_ref": reference,
+            "tx_ref": ctx.reference,
             # Flutterwave takes major units; ours are minor.
             "amount": str(to_major_units(request.amount, request.currency)),
             "currency": request.currency,
-            "redirect_url": return_url,
+            "redirect_url": ctx.return_url,
             "customer": {"email": request.email},
-            "meta": request.metadata or {},
+            "meta": ctx.metadata,
         },
     )
 
 
-def standard_call(request: InitializePayment, reference: str, return_url: str) -> ProviderCall:
+def standard_call(request: InitializePayment, ctx: CallContext) -> ProviderCall:
     return ProviderCall(
         "/payments",
         json={
-            "reference": reference,
+            "reference": ctx.reference,
             "amount": request.amount,
             "currency": request.currency,
             "email": request.email,
-            "return_url": return_url,
+            "return_url": ctx.return_url,
         },
     )
 
@@ -104,25 +116,13 @@ def _standard_url(answer: Any) -> Any:
     return answer.get("authorization_url")
 
 
-Builder = Callable[[InitializePayment, str, str], ProviderCall]
+Builder = Callable[[InitializePayment, CallContext], ProviderCall]
 _PROVIDERS: dict[str, tuple[Builder, Callable[[Any], Any]]] = {
     "paystack": (paystack_call, _paystack_url),
     "stripe": (stripe_call, _stripe_url),
     "flutterwave": (flutterwave_call, _flutterwave_url),
     "standard": (standard_call, _standard_url),
 }
-
-
-def _api_key(settings: Settings, provider: str) -> str | None:
-    if provider == "paystack":
-        keys = settings.provider_secrets("paystack")
-        return keys[0].decode() if keys else None
-    secret = {
-        "stripe": settings.stripe_api_key,
-        "flutterwave": settings.flutterwave_secret_key,
-        "standard": settings.standard_api_key,
-    }[provider]
-    return secret.get_secret_value() if secret else None
 
 
 class ProviderApi:
@@ -135,20 +135,37 @@ class ProviderApi:
     async def initialize(
         self, request: InitializePayment, reference: str, idempotency_key: str
     ) -> str:
-        """The checkout URL the payer is sent to; ProviderUnavailable / ProviderRefused if none."""
+        """The checkout URL the payer is sent to.
+
+        ProviderRefused: a definite no (4xx, or the request never left: connection refused).
+        ProviderOutcomeUnknown: the request may have reached the provider (timeout mid-answer,
+        5xx, connection lost, unreadable success): the payment may exist there.
+        """
         build, read_url = _PROVIDERS[request.provider]
-        call = build(request, reference, self._settings.payment_return_url)
+        settings = self._settings
+        call = build(
+            request,
+            CallContext(
+                reference,
+                settings.payment_return_url,
+                metadata_for_provider(request.metadata, settings.api_metadata_keys),
+            ),
+        )
         headers = {"Idempotency-Key": idempotency_key}
-        key = _api_key(self._settings, request.provider)
+        key = provider_api_key(settings, request.provider)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        url = self._settings.provider_api_base(request.provider).rstrip("/") + call.path
+        url = settings.provider_api_base(request.provider).rstrip("/") + call.path
         try:
             response = await self._client.post(url, json=call.json, data=call.form, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ProviderUnavailable(
-                f"{request.provider} did not answer ({type(exc).__name__}); "
+                f"{request.provider} could not be reached ({type(exc).__name__}); "
                 "retry with a new Idempotency-Key"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderOutcomeUnknown(
+                f"{request.provider} did not answer ({type(exc).__name__})"
             ) from exc
         return self._checkout_url(request.provider, response, read_url)
 
@@ -157,15 +174,17 @@ class ProviderApi:
         provider: str, response: httpx.Response, read_url: Callable[[Any], Any]
     ) -> str:
         if response.status_code >= 500:
-            raise ProviderUnavailable(f"{provider} answered {response.status_code}")
-        try:
-            found = read_url(response.json()) if response.is_success else None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ProviderRefused(f"{provider} answered something unreadable") from exc
-        if not isinstance(found, str) or not found:
+            raise ProviderOutcomeUnknown(f"{provider} answered {response.status_code}")
+        if not response.is_success:
             raise ProviderRefused(
                 f"{provider} refused to initialize the payment (HTTP {response.status_code})"
             )
+        try:
+            found = read_url(response.json())
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ProviderOutcomeUnknown(f"{provider} answered something unreadable") from exc
+        if not isinstance(found, str) or not found:
+            raise ProviderRefused(f"{provider} refused to initialize the payment")
         return found
 
     async def aclose(self) -> None:

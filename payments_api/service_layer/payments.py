@@ -35,6 +35,7 @@ def create_payment(
     provider: str,
     email: str | None = None,
     idempotency_key: str | None = None,
+    client: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Payment:
     """Add a payment log row in state `pending`; the caller commits."""
@@ -49,6 +50,7 @@ def create_payment(
         email=email,
         state="pending",
         idempotency_key=idempotency_key,
+        client=client,
         payment_metadata=metadata,
     )
     session.add(payment)

@@ -1,10 +1,10 @@
-"""The gateway's error hierarchy. Each docstring is the message used when none is given."""
+"""The payments API's error hierarchy. Each docstring is the message used when none is given."""
 
 from __future__ import annotations
 
 
-class GatewayError(Exception):
-    """The gateway could not complete the request."""
+class ApiError(Exception):
+    """The API could not complete the request."""
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
@@ -14,7 +14,7 @@ class GatewayError(Exception):
         return str(self)
 
 
-class ProviderError(GatewayError):
+class ProviderError(ApiError):
     """The payment provider did not initialize the payment; retry with a new Idempotency-Key."""
 
 
@@ -26,13 +26,22 @@ class ProviderRefused(ProviderError):
     """The payment provider refused to initialize the payment."""
 
 
-class ReferenceTaken(GatewayError):
+class ReferenceTaken(ApiError):
     """Another payment already uses this reference; choose another or omit it."""
 
 
-class IdempotencyKeyInFlight(GatewayError):
+class IdempotencyKeyInFlight(ApiError):
     """A request with this Idempotency-Key is still being processed; retry in a moment."""
 
 
-class IdempotencyKeyReused(GatewayError):
+class IdempotencyKeyReused(ApiError):
     """This Idempotency-Key was used with different parameters; use a new key."""
+
+
+class ProviderOutcomeUnknown(ProviderError):
+    """The provider may have initialized the payment but its answer was lost; the payment stays
+    `processing`: a later success webhook credits it, the sweep settles it otherwise."""
+
+
+class ConfigurationError(ApiError):
+    """The API's configuration is invalid."""

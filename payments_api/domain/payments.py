@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,22 +15,65 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 MAX_IDEMPOTENCY_KEY = 255
+# Printable ASCII, no spaces: what an HTTP header carries safely and what the provider call echoes.
+IDEMPOTENCY_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
+MAX_METADATA_KEYS = 20
 
 Provider = Literal["paystack", "stripe", "flutterwave", "standard"]
 
+# No control characters (NUL above all: PostgreSQL text cannot hold it).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+UserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, strip_whitespace=True, pattern=_PRINTABLE),
+]
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,40}$")]
+MetadataValue = (
+    Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
+    | StrictInt
+    | bool
+    | None
+)
+
 
 class InitializePayment(BaseModel):
-    """The body of POST /payments (a command)."""
+    """The body of POST /payments (a command). Every field is bounded to its column."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
-    amount: StrictInt = Field(gt=0, lt=2**63)
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    user_id: UserId = Field(description="the merchant's user id")
+    amount: StrictInt = Field(gt=0, lt=2**63, description="minor units (kobo, cents)")
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
+        description="ISO 4217 code"
+    )
     provider: Provider
-    email: Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,100}$")] | None = None
-    metadata: dict[str, Any] | None = None
+    email: Annotated[
+        str,
+        StringConstraints(
+            max_length=320,
+            pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
+        ),
+    ]
+    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,100}$")] | None = (
+        Field(default=None, description="optional, unique; generated when absent")
+    )
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None,
+        max_length=MAX_METADATA_KEYS,
+        description="flat key/value pairs, stored on the payment; only the allow-listed keys "
+        "(PAYHOOKS_API_METADATA_KEYS) are passed on to the provider",
+    )
+
+
+def valid_idempotency_key(key: str) -> bool:
+    return IDEMPOTENCY_KEY.match(key) is not None
+
+
+def metadata_for_provider(
+    metadata: dict[str, Any] | None, allowed: tuple[str, ...]
+) -> dict[str, Any]:
+    """Only the allow-listed keys: a client must not set provider-side redirect/checkout fields."""
+    return {key: value for key, value in (metadata or {}).items() if key in allowed}
 
 
 def fingerprint(request: InitializePayment) -> str:

@@ -13,26 +13,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from payhooks.db.tables import IdempotencyKey, Payment
-from producer_gateway.domain.errors import (
+from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     ProviderError,
+    ProviderOutcomeUnknown,
     ReferenceTaken,
 )
-from producer_gateway.domain.payments import (
+from payments_api.domain.payments import (
     InitializePayment,
     KeyVerdict,
     StoredKey,
     judge_key,
     new_reference,
 )
-from producer_gateway.service_layer.payments import create_payment
+from payments_api.service_layer.payments import create_payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,14 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
+class ScopedKey:
+    """An Idempotency-Key as the client that sent it sees it: two clients may use the same key."""
+
+    client: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeyPolicy:
     ttl: timedelta
     lock_timeout: timedelta
@@ -56,7 +65,7 @@ class KeyPolicy:
 
 def begin(
     sessions: sessionmaker[Session],
-    key: str,
+    key: ScopedKey,
     request: InitializePayment,
     request_fingerprint: str,
     policy: KeyPolicy,
@@ -68,7 +77,7 @@ def begin(
             if _claim(session, key, request_fingerprint, now):
                 return _start(session, key, request)
             stored = session.scalars(
-                select(IdempotencyKey).where(IdempotencyKey.key == key).with_for_update()
+                select(IdempotencyKey).where(*_key_is(key)).with_for_update()
             ).one()
             return _resume(
                 session,
@@ -85,11 +94,25 @@ def begin(
         ) from exc
 
 
-def _claim(session: Session, key: str, request_fingerprint: str, now: datetime) -> bool:
+def _key_is(key: ScopedKey) -> tuple[ColumnElement[bool], ...]:
+    return (IdempotencyKey.client == key.client, IdempotencyKey.key == key.key)
+
+
+def _payment_key_is(key: ScopedKey) -> tuple[ColumnElement[bool], ...]:
+    return (Payment.client == key.client, Payment.idempotency_key == key.key)
+
+
+def _claim(session: Session, key: ScopedKey, request_fingerprint: str, now: datetime) -> bool:
     """Insert the key locked by us; False if it exists (a concurrent insert waits for its owner)."""
     claimed = session.execute(
         insert(IdempotencyKey)
-        .values(key=key, request_fingerprint=request_fingerprint, locked_at=now, created_at=now)
+        .values(
+            client=key.client,
+            key=key.key,
+            request_fingerprint=request_fingerprint,
+            locked_at=now,
+            created_at=now,
+        )
         .on_conflict_do_nothing()
         .returning(IdempotencyKey.key)
     ).first()
@@ -100,7 +123,7 @@ def _resume(
     session: Session,
     stored: IdempotencyKey,
     *,
-    key: str,
+    key: ScopedKey,
     request: InitializePayment,
     request_fingerprint: str,
     policy: KeyPolicy,
@@ -126,22 +149,20 @@ def _resume(
         raise IdempotencyKeyReused
     if verdict is KeyVerdict.EXPIRED:
         # The old payment keeps its row but lets go of the key, which starts afresh.
-        session.execute(
-            update(Payment).where(Payment.idempotency_key == key).values(idempotency_key=None)
-        )
-        session.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key))
+        session.execute(update(Payment).where(*_payment_key_is(key)).values(idempotency_key=None))
+        session.execute(delete(IdempotencyKey).where(*_key_is(key)))
         session.flush()
         _claim(session, key, request_fingerprint, now)
         return _start(session, key, request)
     # ABANDONED: whoever held the key died between the transactions; take over its payment.
     stored.locked_at = now
-    orphan = session.scalars(select(Payment).where(Payment.idempotency_key == key)).first()
+    orphan = session.scalars(select(Payment).where(*_payment_key_is(key))).first()
     if orphan is not None:
         return Started(orphan.id, orphan.reference)
     return _start(session, key, request)
 
 
-def _start(session: Session, key: str, request: InitializePayment) -> Started:
+def _start(session: Session, key: ScopedKey, request: InitializePayment) -> Started:
     payment = create_payment(
         session,
         reference=request.reference or new_reference(),
@@ -150,7 +171,8 @@ def _start(session: Session, key: str, request: InitializePayment) -> Started:
         currency=request.currency,
         provider=request.provider,
         email=request.email,
-        idempotency_key=key,
+        idempotency_key=key.key,
+        client=key.client,
         metadata=request.metadata,
     )
     return Started(payment.id, payment.reference)
@@ -158,7 +180,7 @@ def _start(session: Session, key: str, request: InitializePayment) -> Started:
 
 def finish(
     sessions: sessionmaker[Session],
-    key: str,
+    key: ScopedKey,
     request: InitializePayment,
     started: Started,
     outcome: str | ProviderError,
@@ -170,27 +192,37 @@ def finish(
         ).one()
         # Only from `pending`: a success webhook may have completed the payment already.
         if payment.state == "pending":
-            payment.state = "processing" if isinstance(outcome, str) else "failed"
+            payment.state = payment_state_after(outcome)
         if isinstance(outcome, str):
             payment.authorization_url = outcome
             response = StoredResponse(201, payment_created_body(payment, request))
         else:
-            response = StoredResponse(
-                502,
-                {
-                    "error": {
-                        "code": "provider_error",
-                        "message": f"{outcome.message} (payment {payment.reference} is "
-                        f"{payment.state})",
-                    }
-                },
-            )
+            response = _provider_failure(payment, outcome)
         session.execute(
             update(IdempotencyKey)
-            .where(IdempotencyKey.key == key)
+            .where(*_key_is(key))
             .values(response_status=response.status, response_body=response.body, locked_at=None)
         )
     return response
+
+
+def payment_state_after(outcome: str | ProviderError) -> str:
+    """Unknown is not failed: only a definite refusal fails the payment. When the provider may
+    have initialized it (timeout, 5xx, lost connection), it stays `processing` so a later success
+    webhook credits it; the sweep settles the ones that never hear back."""
+    if isinstance(outcome, str | ProviderOutcomeUnknown):
+        return "processing"
+    return "failed"
+
+
+def _provider_failure(payment: Payment, outcome: ProviderError) -> StoredResponse:
+    code = (
+        "provider_outcome_unknown"
+        if isinstance(outcome, ProviderOutcomeUnknown)
+        else "provider_error"
+    )
+    message = f"{outcome.message} (payment {payment.reference} is {payment.state})"
+    return StoredResponse(502, {"error": {"code": code, "message": message}})
 
 
 def payment_created_body(payment: Payment, request: InitializePayment) -> dict[str, Any]:

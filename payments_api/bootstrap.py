@@ -1,0 +1,78 @@
+"""The api's composition root: everything `payhooks api` needs, built from the settings.
+
+Nothing connects at import time; the database engine, the provider client and the Redis client
+are built here and closed by `Api.aclose()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from payhooks.db.engine import make_engine, make_session_factory
+from payhooks.settings import Settings
+from payments_api.adapters.metrics import ApiMetrics
+from payments_api.adapters.provider_api import ProviderApi
+from payments_api.adapters.rate_limiter import RateLimiter
+from payments_api.domain.clients import ApiClients
+from payments_api.domain.rate_limit import Limit
+
+
+@dataclass
+class Api:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    provider_api: ProviderApi
+    clients: ApiClients
+    rate_limiter: RateLimiter
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    engine: Engine | None = None
+
+    async def aclose(self) -> None:
+        await self.provider_api.aclose()
+        await self.rate_limiter.aclose()
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    provider_api: ProviderApi | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> Api:
+    """Raises ConfigurationError (one line naming the variable, never a token) on bad tokens."""
+    clients = ApiClients.parse(token.get_secret_value() for token in settings.api_tokens)
+    metrics = ApiMetrics()
+    engine = None
+    if sessions is None:
+        engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
+    return Api(
+        settings=settings,
+        sessions=sessions,
+        provider_api=provider_api or ProviderApi(settings),
+        clients=clients,
+        rate_limiter=rate_limiter
+        or RateLimiter(
+            settings.redis_url,
+            settings.topic_prefix,
+            Limit(settings.api_rate_per_second, settings.api_rate_burst),
+            on_degraded=metrics.rate_limit_degraded.inc,
+        ),
+        metrics=metrics,
+        engine=engine,
+    )
+
+
+def create_app() -> object:
+    """uvicorn factory (`--factory`): settings from the environment, one api per process."""
+    from payhooks.logs import configure_logging
+    from payments_api.entrypoints.app import build_app
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    return build_app(bootstrap(settings))

@@ -1,0 +1,1 @@
+"""Pure payment-API rules: no I/O."""

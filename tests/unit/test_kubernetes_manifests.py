@@ -3,12 +3,17 @@ offline copies, strict: an unknown field fails too) and keeps the promises docs/
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import typer
 import yaml
+
+from payhooks import cli
+from payhooks.settings import Settings
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"
@@ -141,3 +146,41 @@ def test_only_the_gateway_takes_connections_from_anywhere() -> None:
         for path in rule["http"]["paths"]
     }
     assert backends == {"payhooks-gateway"}
+
+
+def _payhooks_invocations() -> list[tuple[str, list[str]]]:
+    found = []
+    for where, container in containers():
+        argv = container.get("args") or container.get("command")
+        if argv[:2] == ["sh", "-c"]:
+            for part in argv[2].split("&&"):
+                found.append((where, shlex.split(part)))
+        else:
+            found.append((where, argv))
+    return found
+
+
+def test_every_container_runs_a_real_payhooks_command_with_real_flags() -> None:
+    root = typer.main.get_command(cli.app)
+    for where, argv in _payhooks_invocations():
+        assert argv[0] == "payhooks", where
+        command: Any = root
+        words = [word for word in argv[1:] if not word.startswith("-")]
+        for word in words:  # down the command groups (`db upgrade`, `topics create`)
+            subcommands = getattr(command, "commands", {})
+            if word not in subcommands:
+                break
+            command = subcommands[word]
+        assert not hasattr(command, "commands"), f"{where}: {argv} names no payhooks command"
+        known = {opt for param in command.params for opt in param.opts}
+        flags = {word for word in argv[1:] if word.startswith("--")}
+        assert flags <= known, f"{where}: unknown flags {flags - known}"
+
+
+def test_every_payhooks_variable_in_the_manifests_is_a_real_setting() -> None:
+    fields = {f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields}
+    named = set(by_kind("ConfigMap")["payhooks-config"]["data"])
+    for _, container in containers():
+        named |= {variable["name"] for variable in container.get("env", [])}
+    unknown = {name for name in named if name.startswith("PAYHOOKS_")} - fields
+    assert not unknown, f"not settings: {unknown}"

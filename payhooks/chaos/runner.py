@@ -108,7 +108,11 @@ class ScenarioReport:
 
     @property
     def duplicates_absorbed(self) -> int:
-        return max(0, self.load.accepted - self.credited - self.dead_lettered)
+        """Accepted copies that moved no money: every accepted copy, less the webhooks that
+        credited (the sweep's credits came from no copy), applied refunds and dead letters."""
+        from_webhooks = self.credited - self.swept
+        moved = from_webhooks + self.refunds_applied + self.dead_lettered
+        return max(0, self.load.accepted - moved)
 
 
 def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:

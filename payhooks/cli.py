@@ -199,8 +199,15 @@ def gateway(
     Kafka does not answer: /healthz 200, /readyz and webhooks 503 + Retry-After until it is back."""
     from payhooks.logs import configure_logging
 
-    _export({"KAFKA_BOOTSTRAP": kafka_bootstrap, "TOPIC_PREFIX": topic_prefix})
-    settings = settings_from(gateway_metrics_port=metrics_port, metrics_host=metrics_host)
+    _export(
+        {
+            "KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "TOPIC_PREFIX": topic_prefix,
+            "GATEWAY_METRICS_PORT": None if metrics_port is None else str(metrics_port),
+            "METRICS_HOST": metrics_host,
+        }
+    )
+    settings = settings_from()
     configure_logging(settings.log_format)
     _refused_by_kafka(settings, "gateway")
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
@@ -247,8 +254,15 @@ def api(
     from payhooks.logs import configure_logging
     from payments_api.domain.clients import ApiClients
 
-    _export({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
-    settings = settings_from(api_metrics_port=metrics_port, metrics_host=metrics_host)
+    _export(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "API_METRICS_PORT": None if metrics_port is None else str(metrics_port),
+            "METRICS_HOST": metrics_host,
+        }
+    )
+    settings = settings_from()
     configure_logging(settings.log_format)
     # Checked here too, so a bad PAYHOOKS_API_TOKENS is one line and exit 1, not a worker crash.
     ApiClients.parse(token.get_secret_value() for token in settings.api_tokens)
@@ -285,11 +299,12 @@ def _serve_http(
     from payhooks.logs import uvicorn_log_config
     from payhooks.metrics_listener import serve_metrics, use_multiprocess_dir
 
-    # Every worker's numbers add up on the one metrics listener (prometheus-client multiprocess).
-    use_multiprocess_dir()
-    metrics_host, metrics_port = metrics
-    if metrics_port is not None:
-        serve_metrics(metrics_host, metrics_port)
+    # One worker serves its own metrics (create_app); several add up theirs on one listener here.
+    if workers > 1:
+        use_multiprocess_dir()
+        metrics_host, metrics_port = metrics
+        if metrics_port is not None:
+            serve_metrics(metrics_host, metrics_port)
     uvicorn.run(
         factory,
         factory=True,

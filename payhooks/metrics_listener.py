@@ -2,8 +2,10 @@
 (`--metrics-port`), never a route of the HTTP app: the public listener serves webhooks and
 health only.
 
-The CLI points prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, read by the
-library itself) at a fresh directory, then serves the sum of every uvicorn worker's numbers.
+One worker: the app serves its own registry from its process (`create_app`). Several uvicorn
+workers: the CLI points prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, read by
+the library itself when the workers import it) at a fresh directory before they start, and serves
+the sum of every worker's numbers from the parent process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def use_multiprocess_dir() -> None:
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="payhooks-metrics-")
 
 
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
 def _aggregate() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -30,12 +36,12 @@ def _aggregate() -> CollectorRegistry:
 
 def render(registry: CollectorRegistry) -> bytes:
     """The exposition text: every worker's numbers in multiprocess mode, else this registry's."""
-    if os.environ.get(MULTIPROC_ENV):
+    if multiprocess_mode():
         return generate_latest(_aggregate())
     return generate_latest(registry)
 
 
-def serve_metrics(host: str, port: int) -> None:
-    """Serve the aggregated metrics on host:port, in a daemon thread of this process."""
-    use_multiprocess_dir()
-    start_http_server(port, addr=host, registry=_aggregate())
+def serve_metrics(host: str, port: int, registry: CollectorRegistry | None = None) -> None:
+    """Serve `registry` (None: every worker's numbers added up) on host:port, in a daemon thread
+    of this process."""
+    start_http_server(port, addr=host, registry=registry or _aggregate())

@@ -71,8 +71,12 @@ def bootstrap(
 def create_app() -> object:
     """uvicorn factory (`--factory`): settings from the environment, one api per process."""
     from payhooks.logs import configure_logging
+    from payhooks.metrics_listener import multiprocess_mode, serve_metrics
     from payments_api.entrypoints.app import build_app
 
     settings = Settings()
     configure_logging(settings.log_format)
-    return build_app(bootstrap(settings))
+    api = bootstrap(settings)
+    if settings.api_metrics_port is not None and not multiprocess_mode():
+        serve_metrics(settings.metrics_host, settings.api_metrics_port, api.metrics.registry)
+    return build_app(api)

@@ -73,8 +73,13 @@ def bootstrap(
 def create_app() -> object:
     """uvicorn factory (`--factory`): settings from the environment, one gateway per process."""
     from payhooks.logs import configure_logging
+    from payhooks.metrics_listener import multiprocess_mode, serve_metrics
     from producer_gateway.entrypoints.app import build_app
 
     settings = Settings()
     configure_logging(settings.log_format)
-    return build_app(bootstrap(settings))
+    gateway = bootstrap(settings)
+    port = settings.gateway_metrics_port
+    if port is not None and not multiprocess_mode():
+        serve_metrics(settings.metrics_host, port, gateway.metrics.registry)
+    return build_app(gateway)

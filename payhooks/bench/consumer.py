@@ -105,12 +105,13 @@ class ConsumerConfig:
 @dataclass
 class ConsumerRuns:
     rates: dict[str, list[float]] = field(default_factory=dict)
-    bounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # consumer runs
+    bounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # Drained extras
 
     def add(self, name: str, result: float | Drained) -> None:
         if isinstance(result, Drained):
             bound = {"lock_wait_share": round(result.lock_wait_share, 3),
-                     "cpu_us_per_credit": round(result.cpu_us_per_credit, 1)}  # fmt: skip
+                     "cpu_us_per_credit": round(result.cpu_us_per_credit, 1),
+                     "machine_busy": round(result.machine_busy, 3)}  # fmt: skip
             self.bounds.setdefault(name, []).append(bound)
             result = result.rate
         self.rates.setdefault(name, []).append(result)
@@ -201,6 +202,7 @@ class Drained:
     rate: float
     lock_wait_share: float  # of the sampled consumer backends, the share waiting on a lock
     cpu_us_per_credit: float  # the consumer processes' CPU per settled event
+    machine_busy: float  # share of all cores' time not idle during the drain (any process)
 
 
 class LockWaits(threading.Thread):
@@ -243,6 +245,13 @@ def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
     return total
 
 
+def machine_times() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
 def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> Drained:
     """Settled events/s of `processes` consumers draining `count` pre-filled events."""
     offsets = CommittedOffsets(settings)
@@ -251,6 +260,7 @@ def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **e
     try:
         waits.start()
         start, done_at_start, cpu_at_start = time.monotonic(), offsets.total(), cpu_seconds(procs)
+        busy_at_start, total_at_start = machine_times()
         deadline = start + 600
         while (done := offsets.total()) < count:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
@@ -258,7 +268,9 @@ def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **e
             time.sleep(0.05)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(procs) - cpu_at_start
         settled = max(1, done - done_at_start)
-        return Drained(settled / elapsed, waits.share(), 1e6 * cpu / settled)
+        busy, total = machine_times()
+        machine_busy = (busy - busy_at_start) / max(1, total - total_at_start)
+        return Drained(settled / elapsed, waits.share(), 1e6 * cpu / settled, machine_busy)
     finally:
         if waits.is_alive():
             waits.share()

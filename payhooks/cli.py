@@ -698,6 +698,14 @@ def sweep(
             help="Still unpaid this long after creation: failed (24h).",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            envvar="PAYHOOKS_SWEEP_METRICS_PORT",
+            help="Serve Prometheus /metrics on this port (off if unset).",
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
     kafka_bootstrap: KafkaOpt = None,
     topic_prefix: PrefixOpt = None,
@@ -715,11 +723,16 @@ def sweep(
         sweep_older_than=older_than,
         sweep_period=period,
         sweep_expire_after=expire_after,
+        sweep_metrics_port=metrics_port,
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
     )
     configure_logging(settings.log_format)
+    if settings.sweep_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.sweep_metrics_port, addr=settings.metrics_host)
     engine = make_engine(settings.database_url, pool_size=1)
     sweeper, close = build_sweeper(settings, engine)
     try:

@@ -137,6 +137,7 @@ class Settings(KafkaClientSettings):
     sweep_expire_after: float = Field(default=86_400.0, gt=0)
     sweep_period: float = Field(default=60.0, gt=0)
     sweep_batch_size: int = Field(default=500, ge=1)
+    sweep_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # The credit consumer's knobs (docs/consumer.md explains each).
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1)

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter as Counter_
 from sqlalchemy import Engine, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +37,15 @@ from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SWEEP_EVENT_TYPE, SweepClaim, sweep_envelope
 
 log = structlog.get_logger("payhooks.sweep")
+
+SWEPT = Counter_(
+    "payhooks_sweep_payments_total",
+    "Stale payments a sweep pass looked at, by outcome (claimed, failed, waiting, unreachable).",
+    ["outcome"],
+)
+PASSES = Counter_(
+    "payhooks_sweep_passes_total", "Sweep passes, by result (ok, failed).", ["result"]
+)
 
 
 class SweepOutcome(StrEnum):
@@ -157,6 +167,7 @@ class Sweeper:
         for payment in self.ledger.stale(self.older_than, self.batch_size):
             outcome, claim = self._one(payment, now)
             counts[outcome.value] += 1
+            SWEPT.labels(outcome.value).inc()
             if claim is not None:
                 claims.append(claim)
         if claims:
@@ -191,7 +202,9 @@ class Sweeper:
         while not stop.is_set():
             try:
                 self.sweep_once()
+                PASSES.labels("ok").inc()
             except Exception as exc:  # noqa: BLE001 - a loop that must outlive one bad pass
+                PASSES.labels("failed").inc()
                 log.error("sweep.pass_failed", error_class=type(exc).__name__, error=str(exc))
             stop.wait(period)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from payhooks.sweep import StalePayment, Sweeper, SweepOutcome, decide
+from payhooks.sweep import SWEPT, StalePayment, Sweeper, SweepOutcome, decide
 from schemas.envelope import WebhookEnvelope
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SWEEP_EVENT_TYPE, read_claim
@@ -74,12 +74,14 @@ def test_one_pass_claims_the_paid_fails_the_dead_and_leaves_the_rest() -> None:
     def publish(claims: Sequence[WebhookEnvelope]) -> None:
         published.extend(claims)
 
+    claimed_before = SWEPT.labels("claimed")._value.get()
     counts = Sweeper(ledger, verifier, publish, older_than=0, expire_after=DAY).sweep_once()
     assert counts == {"claimed": 1, "failed": 1, "waiting": 1, "unreachable": 1}
     assert [e.reference for e in published] == ["paid"]
     assert published[0].event_type == SWEEP_EVENT_TYPE
     assert (read_claim(published[0]).amount, read_claim(published[0]).currency) == (5000, "NGN")
     assert [reason for _, reason in ledger.failed] == ["sweep: paystack says failed (failed)"]
+    assert SWEPT.labels("claimed")._value.get() == claimed_before + 1
 
 
 def test_every_sweep_of_a_payment_publishes_the_same_event_id() -> None:

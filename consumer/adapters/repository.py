@@ -98,6 +98,29 @@ _RECORD_EVENTS = text(
     ON CONFLICT (event_id) DO NOTHING
     """
 )
+_RECORD_CONSUMED = text(
+    """
+    INSERT INTO consumed_records
+        (source_topic, source_partition, source_offset, event_id, reference, outcome)
+    SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS integer[]),
+        CAST(:offsets AS bigint[]), CAST(:event_ids AS text[]), CAST(:references AS text[]),
+        CAST(:outcomes AS text[]))
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRow:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    event_id: str
+    reference: str
+    outcome: str
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class LedgerRepository:
@@ -226,6 +249,25 @@ class LedgerRepository:
     def flag_payment(self, payment_id: int, reason: str) -> None:
         self.session.execute(
             update(Payment).where(Payment.id == payment_id).values(flag_reason=reason)
+        )
+
+    def record_consumed(self, rows: Iterable[ConsumedRow]) -> None:
+        """Remember each record's outcome once, by its place in the main topic (sorted: a fixed
+        lock order); a record settled again after a crash keeps its first outcome."""
+        unique = {(r.source_topic, r.source_partition, r.source_offset): r for r in rows}
+        if not unique:
+            return
+        ordered = [unique[key] for key in sorted(unique)]
+        self.session.execute(
+            _RECORD_CONSUMED,
+            {
+                "topics": [r.source_topic for r in ordered],
+                "partitions": [r.source_partition for r in ordered],
+                "offsets": [r.source_offset for r in ordered],
+                "event_ids": [r.event_id for r in ordered],
+                "references": [r.reference for r in ordered],
+                "outcomes": [r.outcome for r in ordered],
+            },
         )
 
     def record_events(self, rows: Iterable[EventRecord]) -> None:

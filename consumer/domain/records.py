@@ -89,6 +89,20 @@ def gate(deliveries: Iterable[Delivery], now_ms: int) -> Gate:
     return Gate(tuple(ready), tuple(held.values()))
 
 
+def source_of(delivery: Delivery) -> tuple[str, int, int]:
+    """The main-topic record a delivery descends from: the `payhooks.original-*` headers of a
+    retry record, else the delivery's own place (also when those headers are unreadable)."""
+    headers = delivery.headers
+    try:
+        return (
+            headers[h.ORIGINAL_TOPIC],
+            int(headers[h.ORIGINAL_PARTITION]),
+            int(headers[h.ORIGINAL_OFFSET]),
+        )
+    except (KeyError, ValueError):
+        return (delivery.topic, delivery.partition, delivery.offset)
+
+
 def next_offsets(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:
     """The offset to commit per partition: one past the last settled record."""
     offsets: dict[tuple[str, int], int] = {}

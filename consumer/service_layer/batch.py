@@ -5,11 +5,11 @@ the hand-offs and commits the offsets in one Kafka transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import ConsumerError, PoisonMessage
-from consumer.domain.records import Delivery, HandOff, handoff_headers
+from consumer.domain.records import Delivery, HandOff, handoff_headers, source_of
 from consumer.domain.retry_policy import DeadLetter, RetryPolicy
 from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
 from consumer.service_layer.settle import Settler
@@ -60,8 +60,9 @@ class BatchHandler:
         try:
             envelope = WebhookEnvelope.from_bytes(delivery.value)
             if is_sweep_claim(envelope):
-                return confirmed_claim(envelope, self.verifier)
-            return CreditItem(envelope, verified_event(envelope, self.secrets(envelope.provider)))
+                return replace(confirmed_claim(envelope, self.verifier), source=source_of(delivery))
+            event = verified_event(envelope, self.secrets(envelope.provider))
+            return CreditItem(envelope, event, source_of(delivery))
         except MalformedEnvelope as exc:
             poison = PoisonMessage(str(exc), raw=delivery.value)
             poison.__cause__ = exc

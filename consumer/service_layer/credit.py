@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from consumer.adapters.repository import EventRecord, PaymentKey, ReversalRow
+from consumer.adapters.repository import ConsumedRow, EventRecord, PaymentKey, ReversalRow
 from consumer.domain.credit import PaymentView, Verdict, decide_credit, ignored
 from consumer.domain.errors import (
     ConsumerError,
@@ -41,6 +41,7 @@ from schemas.providers import SCHEMES, ProviderEvent
 class CreditItem:
     envelope: WebhookEnvelope
     event: ProviderEvent
+    source: tuple[str, int, int] | None = None  # the main-topic record it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,16 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             )
             for item, o in zip(items, outcomes, strict=True)
             if o.verdict is not None
+        )
+        uow.ledger.record_consumed(
+            ConsumedRow(
+                *item.source,
+                event_id=o.event.event_id,
+                reference=o.event.reference or _reference_of(item, ledger),
+                outcome=o.verdict.value,
+            )
+            for item, o in zip(items, outcomes, strict=True)
+            if o.verdict is not None and item.source is not None
         )
         # Last: the wallet rows are held from here to the commit, and only that long.
         negative = uow.ledger.settle_wallets(_wallet_deltas(credits, reversals))

@@ -18,11 +18,13 @@ def render(report: ScenarioReport) -> str:
         f"  connection errors      {load.connection_errors}",
         f"  gave up (deadline)     {load.gave_up}",
         f"  refused (not 2xx/503)  {len(load.refused)} payments",
+        f"  records published      {report.published}",
+        f"  outcomes recorded      {outcomes(report)}",
         f"  credited               {report.credited}",
         f"  refunds accepted       {report.refunds_accepted} → {report.refunds_applied} "
         "reversal rows",
         f"  lost webhooks          {report.lost_webhooks} → {report.swept} credited by the sweep",
-        f"  duplicates absorbed    {report.duplicates_absorbed}",
+        f"  duplicates absorbed    {report.duplicates_absorbed} (recorded by the consumer)",
         f"  retried (records)      {report.retried}",
         f"  dead-lettered          {report.dead_lettered}",
         f"  faults injected        {len(report.faults)}: {'; '.join(report.faults[:6])}"
@@ -47,3 +49,9 @@ def stops(report: ScenarioReport) -> str:
     if not report.stop_seconds:
         return "n/a"
     return f"{max(report.stop_seconds.values()):.1f} s at most"
+
+
+def outcomes(report: ScenarioReport) -> str:
+    if not report.outcomes:
+        return "none"
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(report.outcomes.items()))

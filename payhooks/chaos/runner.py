@@ -32,15 +32,18 @@ from payhooks.chaos.load import (
 from payhooks.chaos.private_stack import PrivateStack
 from payhooks.chaos.verdict import (
     committed_records,
+    count_violations,
     credited_references,
     dead_letters,
     first_credit_after,
     ledger_violations,
     outcome_violations,
+    recorded_outcomes,
     recovery_violations,
     reversal_counts,
     reversal_violations,
     sender_violations,
+    unsettled,
 )
 from payhooks.db.engine import make_engine
 from payhooks.db.migrate import upgrade
@@ -48,7 +51,8 @@ from payhooks.localnet import free_port, wait_http_ok
 from payhooks.settings import PROVIDERS, Settings
 from payhooks.stack import create_database
 from payhooks.topics import ensure_topics
-from schemas.names import main_topic, retry_topics
+from schemas.headers import ERROR_MESSAGE
+from schemas.names import dlq_topic, main_topic, retry_topics
 
 Progress = Callable[[str], None]
 GATEWAYS = 2
@@ -95,6 +99,8 @@ class ScenarioReport:
     lost_webhooks: int = 0  # paid, webhook never sent: only the sweep can credit them
     swept: int = 0  # of those, credited
     lost_references: set[str] = field(default_factory=set)
+    published: int = 0  # records the gateways put on the main topic
+    outcomes: dict[str, int] = field(default_factory=dict)  # recorded by the consumer, per kind
     faults: list[str] = field(default_factory=list)
     recovery_seconds: float | None = None  # fault end → first credit after it
     stop_seconds: dict[str, float] = field(default_factory=dict)  # consumer → SIGTERM to exit
@@ -108,11 +114,8 @@ class ScenarioReport:
 
     @property
     def duplicates_absorbed(self) -> int:
-        """Accepted copies that moved no money: every accepted copy, less the webhooks that
-        credited (the sweep's credits came from no copy), applied refunds and dead letters."""
-        from_webhooks = self.credited - self.swept
-        moved = from_webhooks + self.refunds_applied + self.dead_lettered
-        return max(0, self.load.accepted - moved)
+        """Counted from the consumer's recorded outcomes (consumed_records)."""
+        return self.outcomes.get("duplicate", 0)
 
 
 def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:
@@ -193,13 +196,20 @@ def sweep_args(config: ChaosConfig) -> list[str]:
 
 
 def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float) -> None:
-    """Wait until every accepted reference is credited or dead-lettered (or `seconds` pass)."""
+    """Wait until every accepted reference is credited or dead-lettered, then until every
+    published record has an outcome (or `seconds` pass)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         missing = accepted - credited_references(engine, accepted)
         if not missing or missing <= dead_letters(settings).keys():
-            return
+            break
         time.sleep(1.0)
+    while time.monotonic() < deadline:
+        published = committed_records(settings, [main_topic(settings.topic_prefix)])
+        dlq = committed_records(settings, [dlq_topic(settings.topic_prefix)])
+        if not unsettled(published, recorded_outcomes(engine), dlq):
+            return
+        time.sleep(2.0)
 
 
 def drain_reversals(
@@ -339,11 +349,16 @@ def verify(
     load = report.load
     expected = load.sent_references | report.lost_references
     credited = credited_references(engine, expected)
-    dead = dead_letters(settings)
+    dlq = committed_records(settings, [dlq_topic(settings.topic_prefix)])
+    dead = {record.key: record.headers.get(ERROR_MESSAGE, "") for record in dlq}
+    published = committed_records(settings, [main_topic(settings.topic_prefix)])
+    outcomes = recorded_outcomes(engine)
     report.swept = len(credited & report.lost_references)
     report.refunds_accepted = len(load.accepted_refunds)
     report.credited = len(credited)
     report.dead_lettered = len(dead)
+    report.published = len(published)
+    report.outcomes = dict(Counter(outcomes.values()))
     retry_names = retry_topics(settings.topic_prefix, len(settings.retry_delays))
     report.retried = len(committed_records(settings, retry_names))
     if fault_ended_at:
@@ -353,6 +368,9 @@ def verify(
     report.violations += outcome_violations(expected, credited, dead)
     report.violations += reversal_violations(engine, load.accepted_refunds, dead)
     report.refunds_applied = sum(reversal_counts(engine, load.sent_references).values())
+    report.violations += count_violations(
+        published, outcomes, dlq, accepted=load.accepted, credited=len(credited)
+    )
     report.violations += ledger_violations(engine, settings)
     report.violations += recovery_violations(report.recovery_seconds, config.recovery_limit_seconds)
     report.violations += [

@@ -8,12 +8,17 @@
   provider-like retries, is a violation (a provider would have given up on it).
 - No reference has two ledger rows; `payhooks reconcile` passes.
 - Credits flow again within `recovery_limit` seconds of a fault's end (a wedged consumer fails it).
+- Every record the gateways published has exactly one outcome the consumer recorded
+  (`consumed_records`: applied, duplicate, ignored, rejected…) or went to the DLQ; the applied
+  ones are the credited payments, and there are no fewer records than 2xx answers. Duplicates
+  absorbed are counted from those recorded outcomes, not inferred.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,18 +27,33 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from sqlalchemy import Engine, func, select
 
 from payhooks.chaos.load import LoadStats
-from payhooks.db.tables import LedgerReversal, LedgerTransaction, Payment
+from payhooks.db.tables import ConsumedRecord, LedgerReversal, LedgerTransaction, Payment
 from payhooks.kafka_client import new_consumer
 from payhooks.reconcile import reconcile
 from payhooks.settings import KafkaClientSettings, Settings
-from schemas.headers import ERROR_MESSAGE
+from schemas.headers import ERROR_MESSAGE, ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 from schemas.names import dlq_topic
+
+Where = tuple[str, int, int]  # topic, partition, offset
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     key: str
     headers: dict[str, str]
+    where: Where = ("", -1, -1)
+
+    @property
+    def origin(self) -> Where:
+        """The main-topic record this one descends from (its own place if it is one)."""
+        try:
+            return (
+                self.headers[ORIGINAL_TOPIC],
+                int(self.headers[ORIGINAL_PARTITION]),
+                int(self.headers[ORIGINAL_OFFSET]),
+            )
+        except (KeyError, ValueError):
+            return self.where
 
 
 def committed_records(kafka: KafkaClientSettings, topics: Iterable[str]) -> list[Record]:
@@ -70,7 +90,8 @@ def _drain(consumer: Consumer, partitions: int) -> list[Record]:
             raw = message.headers() or []
             pairs = raw.items() if isinstance(raw, dict) else raw
             headers = {str(name): _text(value) for name, value in pairs}
-            records.append(Record((message.key() or b"").decode(errors="replace"), headers))
+            where = (message.topic() or "", message.partition() or 0, message.offset() or 0)
+            records.append(Record((message.key() or b"").decode(errors="replace"), headers, where))
     return records
 
 
@@ -195,3 +216,47 @@ def recovery_violations(recovery: float | None, limit: float) -> list[str]:
     return [
         f"wedged: credits resumed only {recovery:.1f} s after the fault ended (limit {limit:.0f} s)"
     ]
+
+
+def recorded_outcomes(engine: Engine) -> dict[Where, str]:
+    """What the consumer recorded for each published record it settled in PostgreSQL."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                ConsumedRecord.source_topic,
+                ConsumedRecord.source_partition,
+                ConsumedRecord.source_offset,
+                ConsumedRecord.outcome,
+            )
+        ).all()
+    return {(row[0], row[1], row[2]): row[3] for row in rows}
+
+
+def unsettled(
+    published: list[Record], outcomes: dict[Where, str], dlq: list[Record]
+) -> list[Record]:
+    """Published records with neither a recorded outcome nor a dead letter."""
+    dead = {record.origin for record in dlq}
+    return [r for r in published if r.where not in outcomes and r.where not in dead]
+
+
+def count_violations(
+    published: list[Record],
+    outcomes: dict[Where, str],
+    dlq: list[Record],
+    *,
+    accepted: int,
+    credited: int,
+) -> list[str]:
+    """Recorded outcomes must add up with what was sent and what was credited."""
+    found = [
+        f"unsettled: {r.where[0]}[{r.where[1]}]@{r.where[2]} ({r.key}): no recorded outcome, "
+        "not dead-lettered"
+        for r in unsettled(published, outcomes, dlq)
+    ]
+    applied = Counter(outcomes.values())["applied"]
+    if applied != credited:
+        found.append(f"miscount: {applied} applied outcomes recorded, {credited} payments credited")
+    if len(published) < accepted:
+        found.append(f"miscount: {accepted} webhooks answered 2xx, only {len(published)} published")
+    return found

@@ -203,6 +203,23 @@ class ProcessedEvent(Base):
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
+class ConsumedRecord(Base):
+    """The outcome of every webhook record the consumer settled in PostgreSQL, once per record:
+    keyed by the record's place in the main topic (a retried record keeps its original place,
+    from the `payhooks.original-*` headers), so a record processed again after a crash or an
+    abandoned Kafka transaction is not counted twice. Duplicates absorbed are counted here."""
+
+    __tablename__ = "consumed_records"
+
+    source_topic: Mapped[str] = mapped_column(String(249), primary_key=True)
+    source_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255))
+    reference: Mapped[str] = mapped_column(String(100), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
 class IdempotencyKey(Base):
     """Stripe-style idempotency for POST /payments: the first response is stored and replayed.
     Keys are scoped per API client; rows older than the TTL are pruned by `payhooks api`."""

@@ -7,6 +7,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 import redis
@@ -19,10 +20,10 @@ from consumer.adapters.metrics import METRICS
 from consumer.adapters.redis_lock import CreditLocks, redis_client
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import LockTimeout, PaymentNotFound
-from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
+from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_batch, verified_event
 from consumer.service_layer.settle import Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
-from payhooks.db.tables import LedgerTransaction, Payment, User, Wallet
+from payhooks.db.tables import ConsumedRecord, LedgerTransaction, Payment, User, Wallet
 from payhooks.localnet import free_port
 from payhooks.settings import Settings
 from payments_api.service_layer.payments import create_payment
@@ -336,3 +337,28 @@ def test_racing_batches_in_different_orders_never_deadlock_and_credit_once(
     all_at_once(6, one_batch)
     assert ledger_rows(session_factory) == 40
     assert balances_match_ledger(session_factory)
+
+
+# --- every record's outcome is recorded once, by its place in the main topic (issue 17) ----------
+
+
+def test_each_records_outcome_is_recorded_once_even_when_it_is_settled_again(
+    session_factory: sessionmaker[Session],
+) -> None:
+    given_payment(session_factory, "ref-rec")
+    first, second, third = (
+        replace(item("ref-rec"), source=("payments.webhooks", 0, offset)) for offset in (7, 8, 9)
+    )
+
+    credit_batch(UnitOfWork(session_factory), [first, second])
+    # The same two records again (a crash before the Kafka commit), and the third copy.
+    credit_batch(UnitOfWork(session_factory), [first, second, third])
+
+    with session_factory() as session:
+        rows = session.execute(
+            select(ConsumedRecord.source_offset, ConsumedRecord.outcome).order_by(
+                ConsumedRecord.source_offset
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [(7, "applied"), (8, "duplicate"), (9, "duplicate")]
+    assert ledger_rows(session_factory) == 1

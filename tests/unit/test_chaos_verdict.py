@@ -4,7 +4,14 @@ credits resumed."""
 from __future__ import annotations
 
 from payhooks.chaos.load import LoadStats
-from payhooks.chaos.verdict import outcome_violations, recovery_violations, sender_violations
+from payhooks.chaos.verdict import (
+    Record,
+    count_violations,
+    outcome_violations,
+    recovery_violations,
+    sender_violations,
+)
+from schemas.headers import ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
 
 
 def test_a_refused_or_never_accepted_genuine_webhook_is_a_violation() -> None:
@@ -39,4 +46,25 @@ def test_credits_resuming_later_than_the_limit_is_a_wedge() -> None:
     assert recovery_violations(3.2, 60) == []
     assert recovery_violations(75.0, 60) == [
         "wedged: credits resumed only 75.0 s after the fault ended (limit 60 s)"
+    ]
+
+
+def test_recorded_outcomes_must_add_up_with_what_was_published_and_credited() -> None:
+    published = [
+        Record("r1", {}, ("t", 0, 0)),
+        Record("r1", {}, ("t", 0, 1)),
+        Record("r2", {}, ("t", 1, 0)),
+    ]
+    outcomes = {("t", 0, 0): "applied", ("t", 0, 1): "duplicate"}
+    retried_to_dlq = Record(
+        "r2", {ORIGINAL_TOPIC: "t", ORIGINAL_PARTITION: "1", ORIGINAL_OFFSET: "0"}, ("dlq", 0, 0)
+    )
+
+    assert count_violations(published, outcomes, [retried_to_dlq], accepted=3, credited=1) == []
+    assert count_violations(published, outcomes, [], accepted=3, credited=1) == [
+        "unsettled: t[1]@0 (r2): no recorded outcome, not dead-lettered"
+    ]
+    assert count_violations(published, outcomes, [retried_to_dlq], accepted=4, credited=2) == [
+        "miscount: 1 applied outcomes recorded, 2 payments credited",
+        "miscount: 4 webhooks answered 2xx, only 3 published",
     ]

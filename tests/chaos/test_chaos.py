@@ -102,7 +102,7 @@ REFERENCE = re.compile(rb"chaos-[A-Za-z0-9_]+-\d{6}")
 
 
 class BrokenGateway(httpx.AsyncBaseTransport):
-    """Plays a broken gateway for two payments, as the sender sees it: every copy of the first
+    """Plays a broken gateway for two payments, as the sender sees it: every webhook of the first
     payment it sees is answered 202 and dropped (a silent loss); the first copy of the second is
     answered 401 (a genuine webhook wrongly refused). Everything else goes through."""
 
@@ -170,7 +170,9 @@ def test_the_verdict_fails_on_a_planted_double_credit_loss_and_refusal(
     dropped, refused = gateway[0].dropped, gateway[0].refused
     assert dropped
     assert refused not in {"", dropped}
-    assert f"lost: {dropped} sent, neither credited nor dead-lettered" in report.violations
+    # The dropped payment may still be credited by the sweep (its provider says it was paid);
+    # the 2xx answers without a record betray the loss either way.
+    assert any(v.startswith("miscount: ") and "answered 2xx" in v for v in report.violations)
     assert f"refused: {refused}: a genuine webhook answered 401" in report.violations
     assert any(v.startswith("double credit: ") for v in report.violations)
     assert not report.ok

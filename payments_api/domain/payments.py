@@ -18,6 +18,8 @@ MAX_IDEMPOTENCY_KEY = 255
 # Printable ASCII, no spaces: what an HTTP header carries safely and what the provider call echoes.
 IDEMPOTENCY_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}$")
 MAX_METADATA_KEYS = 20
+REFERENCE = re.compile(r"^[A-Za-z0-9._\-]{1,100}$")
+USER_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 Provider = Literal["paystack", "stripe", "flutterwave", "standard"]
 
@@ -54,8 +56,8 @@ class InitializePayment(BaseModel):
             pattern=r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$",
         ),
     ]
-    reference: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,100}$")] | None = (
-        Field(default=None, description="optional, unique; generated when absent")
+    reference: Annotated[str, StringConstraints(pattern=REFERENCE.pattern)] | None = Field(
+        default=None, description="optional, unique; generated when absent"
     )
     metadata: dict[MetadataKey, MetadataValue] | None = Field(
         default=None,
@@ -63,6 +65,15 @@ class InitializePayment(BaseModel):
         description="flat key/value pairs, stored on the payment; only the allow-listed keys "
         "(PAYHOOKS_API_METADATA_KEYS) are passed on to the provider",
     )
+
+
+def could_be_reference(text: str) -> bool:
+    """False for what no payment's reference can be (so it is never sent to the database)."""
+    return REFERENCE.match(text) is not None
+
+
+def could_be_user_id(text: str) -> bool:
+    return USER_ID.match(text) is not None
 
 
 def valid_idempotency_key(key: str) -> bool:

@@ -33,6 +33,8 @@ from payments_api.domain.errors import (
 from payments_api.domain.payments import (
     MAX_IDEMPOTENCY_KEY,
     InitializePayment,
+    could_be_reference,
+    could_be_user_id,
     fingerprint,
     valid_idempotency_key,
 )
@@ -154,7 +156,9 @@ def _respond(stored: service.StoredResponse) -> Response:
 
 async def get_payment(request: Request, _: str) -> Response:
     reference = request.path_params["reference"]
-    found = await run_in_threadpool(payment_view, api_of(request).sessions, reference)
+    found = None
+    if could_be_reference(reference):
+        found = await run_in_threadpool(payment_view, api_of(request).sessions, reference)
     if found is None:
         return error_response(404, "payment_not_found", f"no payment has reference {reference!r}")
     return JSONResponse(found)
@@ -162,7 +166,9 @@ async def get_payment(request: Request, _: str) -> Response:
 
 async def get_wallet(request: Request, _: str) -> Response:
     user_id = request.path_params["user_id"]
-    found = await run_in_threadpool(wallet_view, api_of(request).sessions, user_id)
+    found = None
+    if could_be_user_id(user_id):
+        found = await run_in_threadpool(wallet_view, api_of(request).sessions, user_id)
     if found is None:
         return error_response(404, "user_not_found", f"no user {user_id!r} has a wallet")
     return JSONResponse(found)

@@ -185,3 +185,23 @@ def test_bodies_that_are_not_a_payment_are_4xx(
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]["code"] in {"invalid_json", "invalid_request"}
     assert _nothing_committed(session_factory)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/payments/ref%00",
+        "/payments/" + "r" * 101,
+        "/payments/caf%C3%A9",
+        "/wallets/ada%00",
+        "/wallets/" + "u" * 65,
+        "/wallets/tab%09",
+    ],
+    ids=["ref-nul", "ref-101", "ref-non-ascii", "user-nul", "user-65", "user-control"],
+)
+def test_reads_of_impossible_ids_are_404_not_a_database_error(
+    client: httpx.Client, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] in {"payment_not_found", "user_not_found"}

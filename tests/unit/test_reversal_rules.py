@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consumer.domain.credit import PaymentView, Verdict, decide_credit
 from consumer.domain.errors import ReversalBeforeCredit
@@ -186,3 +188,40 @@ def test_a_dispute_opened_is_recorded_and_reverses_nothing(provider: str, body: 
     event = SCHEMES[provider].parse(json.dumps(body).encode(), {})
     assert event.reversal is None
     assert not event.is_successful_payment  # the consumer records it as `ignored`
+
+
+# --- invariants over any order and any number of deliveries (Hypothesis) ------------------------
+
+refund_plans = st.lists(
+    st.tuples(st.sampled_from(["A", "B", "C", "D"]), st.integers(1, 600)), min_size=1, max_size=12
+)
+
+
+@given(plan=refund_plans, credit_at=st.integers(0, 12))
+def test_any_order_of_refunds_and_redeliveries_debits_each_id_once_within_the_credit(
+    plan: list[tuple[str, int]], credit_at: int
+) -> None:
+    """Refund ids each carry one amount (a provider's refund does not change); deliveries come
+    in any order, any number of times, some before the success."""
+    amounts = {rid: amount for rid, amount in plan}
+    view = payment(PaymentState.PROCESSING, credited=False)
+    applied: dict[str, int] = {}
+    waiting = 0
+    for index, (rid, _) in enumerate(plan):
+        if index == credit_at:
+            view = payment()
+        event = ProviderEvent(
+            f"e{index}", "refund.processed", "ref", amounts[rid], "NGN", "processed", None,
+            False, reversal=Reversal(ReversalKind.REFUND, rid),
+        )  # fmt: skip
+        decision = decide(view, event, applied=rid in applied)
+        if decision.verdict is Verdict.REVERSE:
+            applied[rid] = amounts[rid]
+            view = reversed_view(view, ReversalKind.REFUND, amounts[rid])
+        waiting += decision.wait is not None
+    assert sum(applied.values()) == view.refunded_amount <= view.amount
+    assert waiting == 0 or credit_at > 0  # only deliveries before the success wait
+    if view.refunded_amount == view.amount:
+        assert view.state is PaymentState.REFUNDED
+    elif applied:
+        assert view.state is PaymentState.PARTIALLY_REFUNDED

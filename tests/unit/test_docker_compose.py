@@ -50,3 +50,12 @@ def test_only_the_gateway_port_is_published_beyond_this_host() -> None:
     assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
     assert services["consumer-1"]["command"] == ["payhooks", "consumer"]
     assert services["migrate"]["command"] == ["payhooks", "db", "upgrade"]
+
+
+def test_every_long_running_payhooks_service_has_a_health_check_on_its_own_port() -> None:
+    # The image's HEALTHCHECK probes the gateway's port; the others must say where they answer.
+    services = load()["services"]
+    for name in ("api", "consumer-1", "consumer-2"):
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert "http://127.0.0.1:" in probe, name
+    assert "8081" in " ".join(services["api"]["healthcheck"]["test"])

@@ -1,12 +1,14 @@
 """Who is calling: bearer tokens from `PAYHOOKS_API_TOKENS` (`<client-name>:<token>` pairs).
 
 A client may have several tokens at once (rotation: add the new one, move callers, drop the old).
-Tokens are compared in constant time, each candidate in turn, so the time taken does not tell
-how much of a token was right. Pure: no I/O.
+Only SHA-256 digests of the tokens are kept; the presented token's digest is compared with every
+one of them in constant time, so the time taken tells neither how much of a token was right nor
+its length. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Iterable
@@ -22,7 +24,7 @@ _VARIABLE = "PAYHOOKS_API_TOKENS"
 
 @dataclass(frozen=True, slots=True)
 class ApiClients:
-    """The configured (client name, token) pairs."""
+    """The configured (client name, SHA-256 of the token) pairs."""
 
     tokens: tuple[tuple[str, bytes], ...]
 
@@ -42,7 +44,7 @@ class ApiClients:
                     f"{_VARIABLE}: the token of client {name!r} (entry {position}) must be "
                     f"{MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} ASCII characters"
                 )
-            pairs.append((name, token.encode()))
+            pairs.append((name, _digest(token.encode())))
         return cls(tuple(pairs))
 
     def authenticate(self, authorization: str | None) -> str | None:
@@ -50,12 +52,17 @@ class ApiClients:
         presented = bearer_token(authorization)
         if presented is None:
             return None
+        digest = _digest(presented)
         found: str | None = None
         for name, token in self.tokens:
             # Every token is compared, match or not: constant work whatever was presented.
-            if hmac.compare_digest(presented, token) and found is None:
+            if hmac.compare_digest(digest, token) and found is None:
                 found = name
         return found
+
+
+def _digest(token: bytes) -> bytes:
+    return hashlib.sha256(token).digest()
 
 
 def bearer_token(authorization: str | None) -> bytes | None:

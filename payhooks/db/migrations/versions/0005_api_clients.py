@@ -1,7 +1,7 @@
 """api clients: idempotency keys scoped per client, the client recorded on each payment
 
 Revision ID: api_clients
-Revises: 0003_reversals
+Revises: 0004_consumed_records
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "api_clients"
-down_revision = "0003_reversals"
+down_revision = "0004_consumed_records"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """consumed records: the outcome of every webhook record the consumer settled, once per record
 
 Revision ID: 0004_consumed_records
-Revises: api_clients
+Revises: 0003_reversals
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_consumed_records"
-down_revision = "api_clients"
+down_revision = "0003_reversals"
 branch_labels = None
 depends_on = None
 

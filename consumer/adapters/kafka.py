@@ -194,8 +194,9 @@ class KafkaChannel:
         return deliveries
 
     def member(self) -> bool:
-        """This member has joined the group (it has a member id from the coordinator)."""
-        return bool(self._consumer.memberid())
+        """Joined the group (a member id from the coordinator) and, as of librdkafka's latest
+        statistics, connected to a broker (a member id outlives a Kafka outage)."""
+        return bool(self._consumer.memberid()) and self._lag.brokers_up
 
     def hold(self, delivery: Delivery) -> None:
         """Pause the record's partition and rewind to it; it is fetched again once resumed."""

@@ -44,11 +44,22 @@ def lag_by_partition(stats: Mapping[str, Any], committed: Mapping[Where, int]) -
     return lags
 
 
+def any_broker_up(stats: Mapping[str, Any]) -> bool | None:
+    """Is the client connected to some broker it learned of (not a bootstrap address)? None if
+    it knows of none yet."""
+    brokers = [b for b in (stats.get("brokers") or {}).values() if int(b.get("nodeid", -1)) >= 0]
+    if not brokers:
+        return None
+    return any(b.get("state") == "UP" for b in brokers)
+
+
 class LagMetrics:
-    """Fed by the consumer's `stats_cb` (on the polling thread) and by committed transactions."""
+    """Fed by the consumer's `stats_cb` (on the polling thread) and by committed transactions.
+    Also keeps whether a broker was up at the latest statistics (for `/readyz`)."""
 
     def __init__(self, retry_topics: frozenset[str]) -> None:
         self._retry_topics = retry_topics
+        self.brokers_up = True  # until statistics say otherwise
         self._committed: dict[Where, int] = {}
         self._lock = threading.Lock()
 
@@ -62,6 +73,9 @@ class LagMetrics:
         except orjson.JSONDecodeError:
             log.warning("consumer.stats_unreadable")
             return
+        up = any_broker_up(stats)
+        if up is not None:
+            self.brokers_up = up
         with self._lock:
             lags = lag_by_partition(stats, self._committed)
         METRICS.lag.clear()

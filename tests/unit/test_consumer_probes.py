@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.adapters.lag import lag_by_partition
+from consumer.adapters.lag import any_broker_up, lag_by_partition
 from consumer.entrypoints.probes import Health, probes_app
 
 
@@ -69,3 +69,14 @@ def test_lag_is_last_stable_offset_minus_the_newest_committed_offset() -> None:
     # librdkafka does not see offsets committed in a transaction: ours win when newer
     lags = lag_by_partition(stats, {("p.webhooks", 0): 45})
     assert lags == {("p.webhooks", 0): 5, ("p.webhooks", 1): 7}
+
+
+def test_a_member_id_alone_is_not_ready_when_every_known_broker_is_down() -> None:
+    def stats(*states: str) -> dict[str, Any]:
+        brokers = {"bootstrap": {"nodeid": -1, "state": "DOWN"}}
+        brokers |= {f"b{i}": {"nodeid": i, "state": state} for i, state in enumerate(states)}
+        return {"brokers": brokers}
+
+    assert any_broker_up(stats()) is None  # only the bootstrap address: nothing learned yet
+    assert any_broker_up(stats("DOWN", "UP", "CONNECT")) is True
+    assert any_broker_up(stats("DOWN", "TRY_CONNECT")) is False

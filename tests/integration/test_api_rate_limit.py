@@ -5,6 +5,7 @@ beyond; another client keeps its own bucket."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import httpx
@@ -57,4 +58,7 @@ def test_two_api_processes_share_each_clients_bucket(
     # And the token never reached a log line; the client's name did
     logs = (tmp_path / "api-1.log").read_text() + (tmp_path / "api-2.log").read_text()
     assert API_TOKEN not in logs
-    assert '"client": "tests"' in logs
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    limited_lines = [line for line in lines if line["event"] == "api.rate_limited"]
+    assert len(limited_lines) == BURST
+    assert {line["client"] for line in limited_lines} == {"tests"}

@@ -19,11 +19,16 @@ from tests.helpers import payhooks_process, paystack_body, signed_headers
 pytestmark = pytest.mark.e2e
 
 
-def test_metrics_live_on_their_own_listeners(
+def test_metrics_live_on_their_own_listeners_and_the_gateway_needs_no_database(
     env_for: dict[str, str], topics: tuple[str, ...], tmp_path: Path
 ) -> None:
     ports = {name: free_port() for name in ("gateway", "gw-metrics", "api", "api-metrics")}
     env = {**env_for, "PAYHOOKS_API_TOKENS": API_TOKENS}
+    # The gateway has no database connection at all: a database it cannot reach changes nothing.
+    gateway_env = {
+        **env,
+        "PAYHOOKS_DATABASE_URL": f"postgresql+psycopg2://x@127.0.0.1:{free_port()}/x",
+    }
     gateway = f"http://127.0.0.1:{ports['gateway']}"
     api = f"http://127.0.0.1:{ports['api']}"
     with (
@@ -35,7 +40,7 @@ def test_metrics_live_on_their_own_listeners(
                 "--metrics-port",
                 str(ports["gw-metrics"]),
             ],
-            env,
+            gateway_env,
             tmp_path / "gateway.log",
         ),
         payhooks_process(
@@ -93,3 +98,16 @@ def test_a_malformed_token_list_stops_the_api_with_one_line(
     assert line.startswith(f"error: PAYHOOKS_API_TOKENS: {says}")
     secret = tokens.partition(":")[2]
     assert not secret or secret not in line
+
+
+def test_the_gateway_code_imports_no_database_client() -> None:
+    # The split is structural: the gateway's modules do not even import a database client.
+    probe = (
+        "import sys, producer_gateway.bootstrap, producer_gateway.entrypoints.app; "
+        "print(sorted(m for m in ('sqlalchemy', 'psycopg2', 'redis', 'payments_api') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from consumer.adapters.kafka import KafkaChannel
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.redis_lock import CreditLocks, NoLocks, redis_client
+from consumer.domain.records import DuePolicy
 from consumer.domain.retry_policy import RetryPolicy
 from consumer.service_layer.batch import BatchHandler
+from consumer.service_layer.confirm import Confirmer
 from consumer.service_layer.settle import Locks, Settler
 from consumer.service_layer.unit_of_work import UnitOfWork
 from payhooks.db.engine import make_engine, make_session_factory
@@ -32,6 +34,7 @@ class CreditApp:
     dlq_topic: str
     locks: Locks
     handler: BatchHandler
+    due_policy: DuePolicy
 
     def new_uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -75,6 +78,15 @@ def _secrets_of(settings: Settings) -> Callable[[str], tuple[bytes, ...]]:
     return lambda provider: known.get(provider, ())
 
 
+def due_policy(settings: Settings) -> DuePolicy:
+    """not-before counts on retry topics only, and never past the longest retry delay."""
+    retry = frozenset(retry_topics(settings.topic_prefix, len(settings.retry_delays)))
+    return DuePolicy(
+        is_retry_topic=retry.__contains__,
+        longest_delay_ms=round(max(settings.retry_delays, default=0.0) * 1000),
+    )
+
+
 def bootstrap(
     settings: Settings,
     *,
@@ -85,6 +97,7 @@ def bootstrap(
     engine = make_engine(settings.database_url, pre_ping=False)  # a batch retries anyway
     session_factory = make_session_factory(engine)
     group = group or settings.consumer_group
+    verifier = verifier or HttpProviderVerifier(settings)
     locks = locks or default_locks(settings)
     settler = Settler(
         new_uow=lambda: UnitOfWork(session_factory),
@@ -106,6 +119,9 @@ def bootstrap(
             prefix=settings.topic_prefix,
             group=group,
             secrets=_secrets_of(settings),
-            verifier=verifier or HttpProviderVerifier(settings),
+            verifier=verifier,
+            # Hash-only events are always confirmed; these providers' other successes too.
+            confirmer=Confirmer(verifier, settings.confirmed_providers()),
         ),
+        due_policy=due_policy(settings),
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from payhooks.config_checks import ConfigInvalid, check_config
 from payhooks.settings import Settings
 
 app = typer.Typer(
@@ -209,6 +210,7 @@ def gateway(
     )
     settings = settings_from()
     configure_logging(settings.log_format)
+    check_config(settings)
     _refused_by_kafka(settings, "gateway")
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
         _topics_if_kafka_answers(settings)
@@ -313,6 +315,12 @@ def _serve_http(
         workers=workers,
         log_config=uvicorn_log_config(settings.log_format),
         access_log=False,
+        # The public listener's limits (docs/security.md): h11 caps the request head while it
+        # is parsed (httptools does not), uvicorn answers 503 over the concurrency limit.
+        http="h11",
+        h11_max_incomplete_event_size=settings.gateway_max_header_bytes,
+        limit_concurrency=settings.gateway_limit_concurrency,
+        timeout_keep_alive=5,
     )
 
 
@@ -357,6 +365,7 @@ def consumer(
         metrics_host=metrics_host,
     )
     configure_logging(settings.log_format)
+    check_config(settings)
     health = Health(liveness_seconds=settings.consumer_liveness_seconds)
     if settings.consumer_metrics_port is not None:
         serve_probes(health, settings.metrics_host, settings.consumer_metrics_port)
@@ -902,6 +911,9 @@ def main() -> None:
 
     try:
         app()
+    except ConfigInvalid as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

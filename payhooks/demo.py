@@ -63,11 +63,12 @@ def demo_token(run_id: str) -> str:
 
 
 def demo_secrets(run_id: str) -> dict[str, str]:
-    key = base64.b64encode(f"payhooks-demo-{run_id}".encode()).decode()
+    # Formats `payhooks gateway` / `consumer` accept at start (payhooks/config_checks.py).
+    key = base64.b64encode(f"payhooks-demo-signing-key-{run_id}".encode()).decode()
     return {
-        "PAYHOOKS_PAYSTACK_SECRET_KEY": f"sk_test_demo_{run_id}",
-        "PAYHOOKS_STRIPE_WEBHOOK_SECRET": f"whsec_demo_{run_id}",
-        "PAYHOOKS_FLUTTERWAVE_SECRET_HASH": f"flw_demo_{run_id}",
+        "PAYHOOKS_PAYSTACK_SECRET_KEY": f"sk_test_demo_{run_id}_{'0' * 16}",
+        "PAYHOOKS_STRIPE_WEBHOOK_SECRET": f"whsec_demo_{run_id}_{'0' * 16}",
+        "PAYHOOKS_FLUTTERWAVE_SECRET_HASH": f"flw_demo_{run_id}_{'0' * 8}",
         "PAYHOOKS_STANDARD_WEBHOOK_SECRET": f"whsec_{key}",
     }
 

@@ -34,6 +34,9 @@ class ProviderVerifier(Protocol):
     ) -> Confirmation:
         """The provider's word on `reference`; ProviderUnreachable if it gave none."""
 
+    def close(self) -> None:
+        """Release connections."""
+
 
 def provider_api_key(settings: Settings, provider: str) -> str | None:
     """The API key a provider's REST API takes (Paystack's is its webhook secret key)."""

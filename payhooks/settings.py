@@ -90,6 +90,12 @@ class Settings(KafkaClientSettings):
 
     signature_tolerance_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The public listener's limits (docs/security.md): request line + headers at most this many
+    # bytes (431 / connection closed above), the whole body within this time (408), at most this
+    # many connections + requests in flight per worker process (503 above).
+    gateway_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    gateway_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    gateway_limit_concurrency: int = Field(default=1000, ge=1)
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     idempotency_key_ttl_hours: int = Field(default=24, ge=24)
     # The gateway's payment initialization (docs/gateway.md explains each).

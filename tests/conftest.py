@@ -29,7 +29,7 @@ from payhooks.stack import Stack, create_database, docker_engine_answers
 from payhooks.topics import delete_topics, ensure_topics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PAYSTACK_SECRET = "sk_test_paystack_primary"
+PAYSTACK_SECRET = "sk_test_paystack_primary_0123456789abcdef"
 TEST_SECRETS = {
     "PAYHOOKS_PAYSTACK_SECRET_KEY": PAYSTACK_SECRET,
 }

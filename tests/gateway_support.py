@@ -23,14 +23,14 @@ from producer_gateway.entrypoints.app import build_app
 from tests.helpers import eventually
 
 SECRETS = {
-    "paystack": "sk_test_paystack_primary",
-    "stripe": "whsec_stripe_primary",
+    "paystack": "sk_test_paystack_primary_0123456789abcdef",
+    "stripe": "whsec_stripe_primary_0123456789abcdef",
     "flutterwave": "flw_secret_hash_primary",
     "standard": "whsec_" + base64.b64encode(b"standard-webhooks-primary-key!!").decode(),
 }
 OLD_SECRETS = {
-    "paystack": "sk_test_paystack_old",
-    "stripe": "whsec_stripe_old",
+    "paystack": "sk_test_paystack_old_0123456789abcdef",
+    "stripe": "whsec_stripe_old_0123456789abcdef",
     "flutterwave": "flw_secret_hash_old",
     "standard": "whsec_" + base64.b64encode(b"standard-webhooks-old-key").decode(),
 }

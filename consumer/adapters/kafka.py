@@ -34,7 +34,7 @@ from confluent_kafka import (
 from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBounds
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
-from consumer.domain.records import Delivery, HandOff
+from consumer.domain.records import Delivery, HandOff, decode_headers
 from payhooks.kafka_client import new_consumer, new_producer
 from payhooks.settings import Settings
 
@@ -79,17 +79,11 @@ def producer_settings(settings: Settings, group: str) -> dict[str, Any]:
     }
 
 
-def _text(value: str | bytes | None) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value or ""
-
-
 def to_delivery(message: Message) -> Delivery:
     raw_headers = message.headers() or []
     # A consumed record's headers are always a list of (name, bytes | None) pairs.
     pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
-    headers = {str(name): _text(value) for name, value in pairs}
+    headers = decode_headers(pairs)
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     # A consumed (non-error) record always has all three.
     assert topic is not None

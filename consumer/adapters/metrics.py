@@ -19,6 +19,7 @@ class ConsumerMetrics:
     negative_wallets: Counter
     transactions_abandoned: Counter
     kafka_recovery_seconds: Histogram
+    provider_mismatch: Counter
 
 
 METRICS = ConsumerMetrics(
@@ -69,5 +70,10 @@ METRICS = ConsumerMetrics(
         "payhooks_consumer_kafka_recovery_seconds",
         "From an abandoned Kafka transaction to the consumer working again.",
         buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+    ),
+    provider_mismatch=Counter(
+        "payhooks_consumer_provider_mismatch_total",
+        "Events refused because another provider (or provider transaction) than the payment's "
+        "sent them: forgery attempts or misrouted webhooks (docs/security.md).",
     ),
 )

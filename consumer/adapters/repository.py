@@ -68,10 +68,11 @@ class EventRecord:
 # lock order stays as written), which matters at light load, where a batch is one or two credits.
 _ADD_CREDITS = text(
     """
-    INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+    INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id,
+        provider, provider_transaction_id)
     SELECT * FROM unnest(CAST(:references AS text[]), CAST(:payment_ids AS bigint[]),
         CAST(:wallet_ids AS bigint[]), CAST(:amounts AS bigint[]), CAST(:currencies AS text[]),
-        CAST(:event_ids AS text[]));
+        CAST(:event_ids AS text[]), CAST(:providers AS text[]), CAST(:txn_ids AS text[]));
     UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
         updated_at = now()
     WHERE id = ANY (CAST(:sorted_payment_ids AS bigint[]))
@@ -167,11 +168,19 @@ class LedgerRepository:
         ).all()
         return {(row.provider, row.reversal_id) for row in rows}
 
-    def add_credits(self, credits: Sequence[tuple[Payment, str]]) -> None:
+    def add_credits(
+        self,
+        credits: Sequence[tuple[Payment, str]],
+        sources: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
         """Credit many locked payments in one round trip, not two statements per payment: the
-        ledger rows, and the payments marked completed. The wallets' totals are `settle_wallets`."""
+        ledger rows, and the payments marked completed. The wallets' totals are `settle_wallets`.
+        `sources[i]` is the (provider, provider transaction id) of the event crediting
+        `credits[i]`: the database refuses a ledger row whose provider is not the payment's
+        (provider binding, docs/security.md)."""
         if not credits:
             return
+        paid_by = list(sources) or [(p.provider, None) for p, _ in credits]
         self.session.execute(
             _ADD_CREDITS,
             {
@@ -181,6 +190,8 @@ class LedgerRepository:
                 "amounts": [p.amount for p, _ in credits],
                 "currencies": [p.currency for p, _ in credits],
                 "event_ids": [event_id for _, event_id in credits],
+                "providers": [provider for provider, _ in paid_by],
+                "txn_ids": [txn for _, txn in paid_by],
                 "sorted_payment_ids": sorted(p.id for p, _ in credits),
             },
         )

@@ -44,6 +44,26 @@ def ignored(event: ProviderEvent) -> CreditDecision | None:
     )
 
 
+def binding_problem(
+    payment_provider: str,
+    payment_transaction_id: str | None,
+    event_provider: str,
+    event: ProviderEvent,
+) -> str | None:
+    """Why this event may not touch this payment: it comes from another provider than the one
+    the payment was initialized with, or names another provider transaction than the one
+    already bound to it. None when it may (the payment's own provider, same or unknown txn)."""
+    if event_provider != payment_provider:
+        return (
+            f"a {event_provider} event names a payment initialized with {payment_provider}; "
+            "only the payment's own provider can settle it"
+        )
+    known, named = payment_transaction_id, event.provider_txn_id
+    if known and named and known != named:
+        return f"the event names {event_provider} transaction {named!r}, the payment is {known!r}"
+    return None
+
+
 def decide_credit(payment: PaymentView, event: ProviderEvent) -> CreditDecision:
     """Apply exactly when a successful payment event matches an uncredited payment exactly."""
     skip = ignored(event)

@@ -30,6 +30,10 @@ class ConfirmationUnavailable(RetryableError):
     """The provider's verify API gave no usable answer; the event is confirmed later."""
 
 
+class NotConfirmedYet(RetryableError):
+    """The provider does not (yet) report this payment as paid; nothing is credited."""
+
+
 class DependencyUnavailable(RetryableError):
     """PostgreSQL or Redis did not answer."""
 
@@ -53,6 +57,10 @@ class ReversalRejected(PermanentError):
 
 class ConfirmationMismatch(PermanentError):
     """The provider's own record of the payment contradicts the event."""
+
+
+class ProviderMismatch(PermanentError):
+    """The event comes from another provider (or provider transaction) than the payment's."""
 
 
 class IllegalTransition(PermanentError):

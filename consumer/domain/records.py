@@ -1,14 +1,42 @@
 """A consumed Kafka record as plain data, the hand-off headers it carries, and the due-time gate.
 
-Pure: the Kafka adapter turns client messages into `Delivery` values and back.
+Pure: the Kafka adapter turns client messages into `Delivery` values and back. Every byte of a
+record is untrusted (anyone with write access to a topic can put anything there): header values
+are read leniently and bounded here, so nothing in a record can raise out of the gate or make
+the consumer loop exit; what cannot be read is dead-lettered as poison by the batch handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from schemas import headers as h
+
+_EPOCH_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits; 15 digits of ms is year 33658
+MAX_HEADER_CHARS = 1000
+
+
+def decode_headers(pairs: Iterable[tuple[object, object]]) -> dict[str, str]:
+    """A consumed record's headers as text: invalid UTF-8 becomes U+FFFD, long values are cut,
+    the last value of a repeated name wins. Never raises."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        headers[_text(name)[:MAX_HEADER_CHARS]] = _text(value)[:MAX_HEADER_CHARS]
+    return headers
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
+def epoch_ms(text: str | None) -> int | None:
+    """An epoch-ms header value, or None when it is not one (non-ASCII digits, 5,000 digits…)."""
+    return int(text) if text is not None and _EPOCH_MS.fullmatch(text) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +51,9 @@ class Delivery:
 
     @property
     def not_before_ms(self) -> int:
-        """When a retry record becomes due; 0 (always due) for records without the header."""
-        raw = self.headers.get(h.NOT_BEFORE, "")
-        return int(raw) if raw.isdigit() else 0
+        """When a retry record becomes due; 0 (always due) without a readable header. The gate
+        clamps it and ignores it outside retry topics (`DuePolicy`)."""
+        return epoch_ms(self.headers.get(h.NOT_BEFORE)) or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +89,8 @@ def handoff_headers(
         h.ERROR_CLASS: type(error).__name__,
         h.ERROR_MESSAGE: str(error)[:1000],
     }
-    return tuple((name, value.encode()) for name, value in values.items())
+    # "replace": a message quoting a record's lone surrogate must not fail the hand-off.
+    return tuple((name, value.encode("utf-8", "replace")) for name, value in values.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +102,39 @@ class Gate:
     held: tuple[Delivery, ...]
 
 
-def gate(deliveries: Iterable[Delivery], now_ms: int) -> Gate:
+@dataclass(frozen=True, slots=True)
+class DuePolicy:
+    """Which records may wait, and for how long at most.
+
+    `payhooks.not-before` counts only on retry topics (payhooks writes it there; on the main
+    topic it can only come from someone else), and never further ahead than the longest
+    configured retry delay: a far-future value cannot park a partition.
+    """
+
+    is_retry_topic: Callable[[str], bool] = lambda _topic: True
+    longest_delay_ms: int = 0
+
+    def due_ms(self, delivery: Delivery, now_ms: int) -> int:
+        if not self.is_retry_topic(delivery.topic):
+            return 0
+        return min(delivery.not_before_ms, now_ms + self.longest_delay_ms)
+
+
+def gate(deliveries: Iterable[Delivery], now_ms: int, policy: DuePolicy | None = None) -> Gate:
     """Keep records in partition order: once one record of a partition is not due, it and every
-    later record of that partition wait (they are fetched again after the seek)."""
+    later record of that partition wait (they are fetched again after the seek). A held record
+    carries its clamped due time in its not-before header."""
+    policy = policy or DuePolicy(longest_delay_ms=2**62)
     ready: list[Delivery] = []
     held: dict[tuple[str, int], Delivery] = {}
     for delivery in deliveries:
         where = (delivery.topic, delivery.partition)
         if where in held:
             continue
-        if delivery.not_before_ms > now_ms:
-            held[where] = delivery
+        due = policy.due_ms(delivery, now_ms)
+        if due > now_ms:
+            headers = {**delivery.headers, h.NOT_BEFORE: str(due)}
+            held[where] = dataclasses.replace(delivery, headers=headers)
         else:
             ready.append(delivery)
     return Gate(tuple(ready), tuple(held.values()))
@@ -101,6 +152,18 @@ def source_of(delivery: Delivery) -> tuple[str, int, int]:
         )
     except (KeyError, ValueError):
         return (delivery.topic, delivery.partition, delivery.offset)
+
+
+def header_problem(delivery: Delivery, *, on_retry_topic: bool) -> str | None:
+    """Why a retry record's payhooks headers cannot be trusted, or None. On a retry topic the
+    attempt and not-before headers must be plain numbers; elsewhere they are ignored."""
+    if not on_retry_topic:
+        return None
+    for name in (h.NOT_BEFORE, h.ATTEMPT):
+        value = delivery.headers.get(name)
+        if value is not None and epoch_ms(value) is None:
+            return f"header {name} is not a number ({len(value)} chars)"
+    return None
 
 
 def next_offsets(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:

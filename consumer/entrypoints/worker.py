@@ -17,6 +17,7 @@ from consumer.adapters.kafka import KafkaChannel
 from consumer.adapters.kafka_txn import TxnBounds
 from consumer.adapters.metrics import METRICS
 from consumer.bootstrap import CreditApp
+from consumer.domain.errors import ProviderMismatch
 from consumer.domain.records import Delivery, gate, next_offsets
 from consumer.entrypoints.probes import Health
 from consumer.service_layer.batch import Result
@@ -32,7 +33,7 @@ def now_ms() -> int:
 
 def process(app: CreditApp, channel: KafkaChannel, deliveries: list[Delivery]) -> None:
     now = now_ms()
-    gated = gate(deliveries, now)
+    gated = gate(deliveries, now, app.due_policy)
     for delivery in gated.held:
         channel.hold(delivery)
     METRICS.batch_size.observe(len(gated.ready))
@@ -57,6 +58,8 @@ def log_result(result: Result) -> None:
         "offset": d.offset,
     }
     METRICS.events.labels(result.outcome).inc()
+    if isinstance(result.error, ProviderMismatch):
+        METRICS.provider_mismatch.inc()
     # Bound, not passed: every line this record causes from here carries its context.
     with structlog.contextvars.bound_contextvars(**fields):
         if result.wallet_negative:

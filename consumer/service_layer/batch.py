@@ -9,9 +9,16 @@ from dataclasses import dataclass, replace
 
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import ConsumerError, PoisonMessage
-from consumer.domain.records import Delivery, HandOff, handoff_headers, source_of
+from consumer.domain.records import (
+    Delivery,
+    HandOff,
+    handoff_headers,
+    header_problem,
+    source_of,
+)
 from consumer.domain.retry_policy import DeadLetter, RetryPolicy
-from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
+from consumer.service_layer.confirm import Confirmer
+from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_item
 from consumer.service_layer.settle import Settler
 from consumer.service_layer.sweep_claims import confirmed_claim
 from payhooks.provider_verify import ProviderVerifier
@@ -35,6 +42,14 @@ class Result:
     wallet_negative: bool = False  # a reversal left the wallet below zero
 
 
+@dataclass(frozen=True, slots=True)
+class _Unconfirmed:
+    """An event the provider did not confirm: handed off without touching the database."""
+
+    item: CreditItem
+    error: ConsumerError
+
+
 @dataclass
 class BatchHandler:
     settler: Settler
@@ -43,32 +58,57 @@ class BatchHandler:
     group: str
     secrets: Callable[[str], Sequence[bytes]]
     verifier: ProviderVerifier | None = None  # confirms sweep claims again
+    # confirms hash-only events and PAYHOOKS_CONFIRM_WITH_PROVIDER providers' successes
+    confirmer: Confirmer | None = None
 
     def handle(self, deliveries: Sequence[Delivery], now_ms: int) -> list[Result]:
-        decoded = [self._decode(d) for d in deliveries]
+        decoded = self._confirmed([self.decode(d) for d in deliveries])
         items = [item for item in decoded if isinstance(item, CreditItem)]
         settled = iter(self.settler.settle(items))
         results: list[Result] = []
         for delivery, item in zip(deliveries, decoded, strict=True):
             if isinstance(item, CreditItem):
                 results.append(self._result(delivery, item, next(settled), now_ms))
+            elif isinstance(item, _Unconfirmed):
+                results.append(self._hand_off(delivery, item.item, item.error, now_ms))
             else:
                 results.append(self._hand_off(delivery, None, item, now_ms))
         return results
 
-    def _decode(self, delivery: Delivery) -> CreditItem | ConsumerError:
+    def decode(self, delivery: Delivery) -> CreditItem | ConsumerError:
+        """The record as a verified event, or the error to hand it off with (poison keeps the
+        raw record intact). Nothing a record holds can raise out of here: whatever fails to
+        read is poison, never a crash of the loop."""
+        on_retry_topic = _attempt_of(self.prefix, delivery.topic) > 0
+        problem = header_problem(delivery, on_retry_topic=on_retry_topic)
+        if problem is not None:
+            return PoisonMessage(problem, raw=delivery.value)
         try:
             envelope = WebhookEnvelope.from_bytes(delivery.value)
             if is_sweep_claim(envelope):
                 return replace(confirmed_claim(envelope, self.verifier), source=source_of(delivery))
-            event = verified_event(envelope, self.secrets(envelope.provider))
-            return CreditItem(envelope, event, source_of(delivery))
+            item = credit_item(envelope, self.secrets(envelope.provider))
+            return replace(item, source=source_of(delivery))
         except MalformedEnvelope as exc:
-            poison = PoisonMessage(str(exc), raw=delivery.value)
-            poison.__cause__ = exc
-            return poison
+            return _poison(str(exc), delivery, exc)
         except ConsumerError as exc:
             return exc
+        except Exception as exc:  # noqa: BLE001 - any unreadable record is poison, never a crash
+            return _poison(f"unreadable record: {type(exc).__name__}: {exc}", delivery, exc)
+
+    def _confirmed(
+        self, decoded: list[CreditItem | ConsumerError]
+    ) -> list[CreditItem | ConsumerError | _Unconfirmed]:
+        """Each event the provider must confirm, asked about (outside any transaction)."""
+        if self.confirmer is None:
+            return list(decoded)
+        items = [(i, d) for i, d in enumerate(decoded) if isinstance(d, CreditItem)]
+        problems = self.confirmer.problems([item for _, item in items])
+        confirmed: list[CreditItem | ConsumerError | _Unconfirmed] = list(decoded)
+        for (index, item), problem in zip(items, problems, strict=True):
+            if problem is not None:
+                confirmed[index] = _Unconfirmed(item, problem)
+        return confirmed
 
     def _result(
         self, delivery: Delivery, item: CreditItem, outcome: CreditOutcome, now_ms: int
@@ -117,6 +157,12 @@ class BatchHandler:
             HandOff(topic, delivery.key, delivery.value, headers),
             error,
         )
+
+
+def _poison(message: str, delivery: Delivery, cause: Exception) -> PoisonMessage:
+    poison = PoisonMessage(message[:1000], raw=delivery.value)
+    poison.__cause__ = cause
+    return poison
 
 
 def _attempt_of(prefix: str, topic: str) -> int:

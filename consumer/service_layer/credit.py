@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from consumer.adapters.repository import ConsumedRow, EventRecord, PaymentKey, ReversalRow
-from consumer.domain.credit import PaymentView, Verdict, decide_credit, ignored
+from consumer.domain.credit import PaymentView, Verdict, binding_problem, decide_credit, ignored
 from consumer.domain.errors import (
     ConsumerError,
     CreditMismatch,
     PaymentNotFound,
     PoisonMessage,
+    ProviderMismatch,
     ReversalRejected,
 )
 from consumer.domain.reversal import decide_reversal, reversed_view
@@ -42,6 +43,9 @@ class CreditItem:
     envelope: WebhookEnvelope
     event: ProviderEvent
     source: tuple[str, int, int] | None = None  # the main-topic record it came from
+    # True when no signature binds the body (Flutterwave verif-hash): only the provider's
+    # confirmation can make it credit.
+    hash_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,20 @@ class CreditOutcome:
     reason: str = ""
     error: ConsumerError | None = None
     wallet_negative: bool = False
+
+
+def credit_item(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> CreditItem:
+    """The event from the stored raw body: re-verified when a signature binds the body, else
+    parsed and flagged hash-only (the provider's confirmation decides it)."""
+    scheme = SCHEMES.get(envelope.provider)
+    if scheme is None:
+        raise PoisonMessage(f"unknown provider {envelope.provider!r}")
+    if scheme.body_signed(envelope.signature_headers):
+        return CreditItem(envelope, verified_event(envelope, secrets))
+    try:
+        return CreditItem(envelope, scheme.parse(envelope.body_bytes, {}), hash_only=True)
+    except ContractError as exc:
+        raise PoisonMessage(f"stored webhook does not parse: {exc}") from exc
 
 
 def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> ProviderEvent:
@@ -128,6 +146,11 @@ def _decide_one(item: CreditItem, ledger: _Ledger) -> CreditOutcome:
     payment = ledger.payment(item)
     if payment is None:
         return _not_found(item)
+    mismatch = binding_problem(
+        payment.provider, payment.provider_txn_id, item.envelope.provider, event
+    )
+    if mismatch is not None:
+        return CreditOutcome(Verdict.REJECT, event, mismatch, ProviderMismatch(mismatch))
     view = ledger.view(payment)
     if event.reversal is None:
         decision = decide_credit(view, event)
@@ -199,13 +222,17 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             {},
         )
         outcomes = _decide_all(items, ledger)
+        applying = [
+            (item, o) for item, o in zip(items, outcomes, strict=True) if o.verdict is Verdict.APPLY
+        ]
         credits = [
             (ledger.payments[_key(item)], o.event.event_id, o.event.provider_txn_id)
-            for item, o in zip(items, outcomes, strict=True)
-            if o.verdict is Verdict.APPLY
+            for item, o in applying
         ]
+        # Who paid, as the events say: the ledger's foreign key holds it to the payment's.
+        sources = [(item.envelope.provider, o.event.provider_txn_id) for item, o in applying]
         reversals = _reversal_rows(items, outcomes, ledger)
-        uow.ledger.add_credits([(payment, event_id) for payment, event_id, _ in credits])
+        uow.ledger.add_credits([(payment, event_id) for payment, event_id, _ in credits], sources)
         uow.ledger.set_provider_txn_ids(
             (payment.id, txn_id) for payment, _, txn_id in credits if txn_id
         )
@@ -270,7 +297,7 @@ def _finished(
 
 
 def _with_rejection_error(outcome: CreditOutcome) -> CreditOutcome:
-    if outcome.verdict is Verdict.REJECT:
+    if outcome.verdict is Verdict.REJECT and outcome.error is None:
         error_class = ReversalRejected if outcome.event.reversal else CreditMismatch
         return CreditOutcome(
             outcome.verdict, outcome.event, outcome.reason, error_class(outcome.reason)

@@ -19,7 +19,7 @@ from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import deterministic_event_id
 
-SECRET = "sk_bench_paystack"  # noqa: S105 - a throwaway key for a throwaway database
+SECRET = "sk_test_bench_paystack_0123456789abcdef"  # noqa: S105 - a throwaway key for a throwaway database
 USERS = 200  # several payments per wallet: credits contend for wallet rows, as in production
 
 

@@ -121,7 +121,7 @@ class ScenarioReport:
 def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:
     """This run's own database, topics, group and provider secrets, on the private stack."""
     database = make_url(stack.settings.database_url).set(database=f"chaos_{run_id}")
-    standard_key = base64.b64encode(f"chaos-standard-{run_id}".encode()).decode()
+    standard_key = base64.b64encode(f"chaos-standard-signing-{run_id}".encode()).decode()
     return Settings(
         kafka_bootstrap=stack.settings.kafka_bootstrap,
         database_url=database.render_as_string(hide_password=False),
@@ -133,10 +133,13 @@ def scenario_settings(stack: PrivateStack, run_id: str) -> Settings:
         topic_replication_factor=stack.settings.topic_replication_factor,
         topic_min_insync_replicas=stack.settings.topic_min_insync_replicas,
         retry_delays=(1.0, 2.0, 5.0, 10.0),
-        paystack_secret_key=f"sk_chaos_{run_id}",
-        stripe_webhook_secret=f"whsec_chaos_{run_id}",
-        flutterwave_secret_hash=f"flw_chaos_{run_id}",
+        paystack_secret_key=f"sk_test_chaos_{run_id}_{'0' * 24}",
+        stripe_webhook_secret=f"whsec_chaos_{run_id}_{'0' * 24}",
+        flutterwave_secret_hash=f"flw_chaos_{run_id}_{'0' * 16}",
         standard_webhook_secret=f"whsec_{standard_key}",
+        # The load signs Flutterwave bodies (flutterwave-signature) and pays at no provider: with
+        # the signature required, no success needs confirming (docs/security.md).
+        flutterwave_require_signature=True,
     )
 
 
@@ -152,6 +155,7 @@ def child_env(settings: Settings, simulator: str) -> dict[str, str]:
         "TOPIC_MIN_INSYNC_REPLICAS": str(settings.topic_min_insync_replicas),
         "RETRY_DELAYS": ",".join(f"{delay}s" for delay in settings.retry_delays),
         "LOG_FORMAT": "json",
+        "FLUTTERWAVE_REQUIRE_SIGNATURE": str(settings.flutterwave_require_signature).lower(),
         # The providers' verify APIs (sweep, and the consumer confirming sweep claims).
         **{f"{provider.upper()}_API_BASE": f"{simulator}/{provider}" for provider in PROVIDERS},
         **{

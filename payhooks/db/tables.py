@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -110,6 +111,8 @@ class Payment(Base):
         CheckConstraint(
             "state <> 'refunded' OR refunded_amount = amount", name="refunded_is_whole"
         ),
+        # The target of the ledger's (payment_id, provider) foreign key: provider binding.
+        UniqueConstraint("id", "provider", name="uq_payments_id_provider"),
         Index(
             "ix_payments_provider_txn_id",
             "provider",
@@ -146,12 +149,18 @@ class Payment(Base):
 
 
 class LedgerTransaction(Base):
-    """One row per credit. UNIQUE(reference) makes a second credit impossible at the database."""
+    """One row per credit. UNIQUE(reference) makes a second credit impossible at the database;
+    the (payment_id, provider) foreign key makes a credit by another provider impossible."""
 
     __tablename__ = "ledger_transactions"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso4217"),
+        ForeignKeyConstraint(
+            ["payment_id", "provider"],
+            ["payments.id", "payments.provider"],
+            name="fk_ledger_transactions_payment_provider",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -161,6 +170,9 @@ class LedgerTransaction(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     event_id: Mapped[str] = mapped_column(String(255))
+    # The provider whose event credited it (NULL only on rows written before migration 0006).
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_transaction_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 

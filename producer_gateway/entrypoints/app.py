@@ -14,10 +14,12 @@ import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from payhooks.settings import Settings
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
 from producer_gateway.domain.intake import (
@@ -26,7 +28,13 @@ from producer_gateway.domain.intake import (
     main_record,
     verify_and_normalize,
 )
-from producer_gateway.entrypoints.http_errors import BodyTooLarge, error_response, read_body
+from producer_gateway.entrypoints.http_errors import (
+    BodyTooLarge,
+    BodyTooSlow,
+    error_response,
+    read_body,
+)
+from producer_gateway.entrypoints.limits import HeaderCap
 from schemas.errors import MalformedPayload, SignatureInvalid
 
 log = structlog.get_logger("payhooks.gateway")
@@ -60,10 +68,9 @@ async def receive_webhook(request: Request) -> Response:
             f"{', '.join(settings.enabled_providers()) or 'none'}",
         )
     scheme = configured.scheme
-    try:
-        raw_body = await read_body(request, settings.max_body_bytes)
-    except BodyTooLarge:
-        return _count(gateway, provider, "body_too_large", _too_large(settings.max_body_bytes))
+    raw_body = await _bounded_body(gateway, request, provider)
+    if isinstance(raw_body, Response):
+        return raw_body
     received_at = datetime.now(UTC)
     try:
         envelope = verify_and_normalize(
@@ -108,6 +115,19 @@ async def receive_webhook(request: Request) -> Response:
     )
 
 
+async def _bounded_body(gateway: Gateway, request: Request, provider: str) -> bytes | Response:
+    """The raw body, or the 413 / 408 answer when it is too large or too slow to arrive."""
+    settings = gateway.settings
+    try:
+        return await read_body(
+            request, settings.max_body_bytes, settings.gateway_body_timeout_seconds
+        )
+    except BodyTooLarge:
+        return _count(gateway, provider, "body_too_large", _too_large(settings.max_body_bytes))
+    except BodyTooSlow:
+        return _count(gateway, provider, "body_too_slow", _too_slow(settings))
+
+
 async def _dead_letter(
     gateway: Gateway, provider: str, record: Record, error: MalformedPayload
 ) -> Response:
@@ -150,6 +170,15 @@ def _accepted(event_id: str) -> Response:
 def _count(gateway: Gateway, provider: str, outcome: str, response: Response) -> Response:
     gateway.metrics.webhooks.labels(provider, outcome).inc()
     return response
+
+
+def _too_slow(settings: Settings) -> Response:
+    return error_response(
+        408,
+        "body_timeout",
+        f"the body did not arrive within {settings.gateway_body_timeout_seconds:g} s",
+        headers={"Connection": "close"},
+    )
 
 
 def _too_large(limit: int) -> Response:
@@ -213,6 +242,7 @@ def build_app(gateway: Gateway) -> Starlette:
         routes=ROUTES,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
+        middleware=[Middleware(HeaderCap, max_bytes=gateway.settings.gateway_max_header_bytes)],
     )
     app.state.gateway = gateway
     return app

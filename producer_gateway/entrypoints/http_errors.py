@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
 class BodyTooLarge(Exception):
     """The request body is over the configured limit."""
+
+
+class BodyTooSlow(Exception):
+    """The request body did not arrive within the configured time."""
 
 
 def error_response(
@@ -18,11 +24,25 @@ def error_response(
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes without reading it all."""
+async def read_body(request: Request, limit: int, timeout_seconds: float | None = None) -> bytes:
+    """The raw body, refusing anything over `limit` bytes without reading it all, and anything
+    still arriving after `timeout_seconds` (a slow-body client holds no worker for long)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 12 or int(declared) > limit)
+    ):
         raise BodyTooLarge
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await _read(request, limit)
+    except TimeoutError as exc:
+        raise BodyTooSlow from exc
+
+
+async def _read(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

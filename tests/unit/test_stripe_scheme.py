@@ -136,3 +136,44 @@ def test_a_body_changed_after_signing_is_refused() -> None:
 def test_malformed_bodies_are_refused_with_a_reason(body: bytes) -> None:
     with pytest.raises(MalformedPayload, match="stripe"):
         STRIPE.parse(body, {})
+
+
+# Published vector: stripe-dotnet's EventUtilityTest (src/StripeTests/Services/Events/), the body
+# is its src/StripeTests/Resources/event_test_signature.json, secret "webhook_secret".
+STRIPE_DOTNET_BODY = (
+    b'{\n  "id": "evt_123",\n  "object": "event",\n  "account": "acct_123",\n'
+    b'  "api_version": "2017-05-25",\n  "created": 1533204620,\n  "data": {\n    "object": {\n'
+    b'      "id": "cus_123",\n      "object": "customer",\n      "created": 123456789,\n'
+    b'      "email": "test@stripe.com",\n      "livemode": false,\n      "metadata": {}\n'
+    b'    }\n  },\n  "livemode": false,\n  "pending_webhooks": 1,\n  "request": {\n'
+    b'    "id": "req_123",\n    "idempotency_key": "idempotency-key-123"\n  },\n'
+    b'  "type": "customer.created"\n}\n'
+)
+STRIPE_DOTNET_HEADER = (
+    "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,"
+    "v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef"
+)
+
+
+def test_the_stripe_sdk_published_vector_verifies_and_a_changed_body_does_not() -> None:
+    headers = {"stripe-signature": STRIPE_DOTNET_HEADER}
+    verified = STRIPE.verify(
+        STRIPE_DOTNET_BODY, headers, [b"webhook_secret"], now=1533204720, tolerance_seconds=300
+    )
+    assert (verified.scheme, verified.secret_label) == ("stripe-v1", "secret-1")
+    with pytest.raises(SignatureInvalid):
+        STRIPE.verify(
+            STRIPE_DOTNET_BODY + b"this_changes_the_json",
+            headers,
+            [b"webhook_secret"],
+            now=1533204720,
+            tolerance_seconds=300,
+        )
+    with pytest.raises(SignatureStale):
+        STRIPE.verify(
+            STRIPE_DOTNET_BODY,
+            headers,
+            [b"webhook_secret"],
+            now=1533204620 + 400,
+            tolerance_seconds=300,
+        )

@@ -12,11 +12,15 @@
   so the committed offsets read afterwards are the truth.
 
 Bounds: no librdkafka call blocks longer than `step` seconds (so SIGTERM is seen within about
-`step` at any point), and a transaction is abandoned after `budget` seconds of retries or as soon
-as `stop` is set. Both derive from `max.poll.interval.ms` and `transaction.timeout.ms`
-(`TxnBounds.of`). An abandoned transaction is recovered one bounded attempt at a time from the
-poll loop, which keeps polling meanwhile, so the member keeps its place in the group and takes
-part in rebalances.
+`step` at any point). librdkafka does not always keep its own timeout: send_offsets_to_transaction
+can block for minutes while the group coordinator moves (librdkafka issues #5456, #5511; seen
+here after a broker restart). So every transactional call runs in a helper thread waited on for
+`step` + 2 s at most; a call still blocked then is left behind with its producer, and a new
+producer takes over (`Wedged` → renew). A transaction is abandoned after `budget` seconds of
+retries or as soon as `stop` is set. Both bounds derive from `max.poll.interval.ms` and
+`transaction.timeout.ms` (`TxnBounds.of`). An abandoned transaction is recovered one bounded
+attempt at a time from the poll loop, which keeps polling meanwhile, so the member keeps its
+place in the group and takes part in rebalances.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
@@ -38,6 +43,36 @@ log = structlog.get_logger("payhooks.consumer")
 
 class Abandoned(Exception):
     """The transaction was given up; its records will be consumed again."""
+
+
+class Wedged(Exception):
+    """A librdkafka call did not return within its bound (it kept blocking past its timeout)."""
+
+
+T = TypeVar("T")
+
+
+def within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()` in a helper thread, waited on for `seconds` at most: its result or exception, or
+    Wedged if it is still blocked (the thread is left behind; it ends when librdkafka returns)."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, re-raised there
+            outcome.append((False, exc))
+
+    helper = threading.Thread(target=run, name="kafka-txn-call", daemon=True)
+    helper.start()
+    helper.join(seconds)
+    if not outcome:
+        raise Wedged(f"a Kafka transactional call still blocked after {seconds:.0f} s")
+    ok, value = outcome[0]
+    if not ok:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]  # `call()`'s own result
 
 
 class Need(Enum):
@@ -87,9 +122,18 @@ class TransactionalProducer:
         if self.need is Need.RENEW:
             self._producer = self._new()
             self.need = Need.INIT
-        assert self._producer is not None
-        self._producer.init_transactions(self.bounds.step)
+        producer = self._producer
+        assert producer is not None
+        try:
+            self._call(lambda: producer.init_transactions(self.bounds.step))
+        except Wedged as exc:
+            self._discard()
+            self.need = Need.RENEW
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, str(exc))) from exc
         self.need = Need.NOTHING
+
+    def _call(self, call: Callable[[], None]) -> None:
+        within(self.bounds.step + 2.0, call)
 
     # --- one transaction ---------------------------------------------------------------------
 
@@ -122,6 +166,10 @@ class TransactionalProducer:
                 lambda: producer.send_offsets_to_transaction(offsets, metadata, step), deadline
             )
             self._retry(lambda: producer.commit_transaction(step), deadline)
+        except Wedged as exc:
+            self.need = Need.RENEW
+            log.warning("kafka.transaction_abandoned", error=str(exc), then=self.need.value)
+            raise Abandoned(str(exc)) from exc
         except KafkaException as exc:
             error = exc.args[0]
             self.need = kind_of(error)
@@ -150,7 +198,7 @@ class TransactionalProducer:
         attempt = 0
         while True:
             try:
-                call()
+                self._call(call)
                 return
             except KafkaException as exc:
                 error = exc.args[0]
@@ -163,19 +211,25 @@ class TransactionalProducer:
 
     def recover(self) -> bool:
         """One bounded step towards a usable producer; True once it is usable."""
+        step = self.bounds.step
         try:
             if self.need is Need.ABORT:
-                assert self._producer is not None
-                self._producer.abort_transaction(self.bounds.step)
+                producer = self._producer
+                assert producer is not None
+                self._call(lambda: producer.abort_transaction(step))
                 self.need = Need.NOTHING
             if self.need is Need.RENEW:
                 self._discard()
                 self._producer = self._new()
                 self.need = Need.INIT
             if self.need is Need.INIT:
-                assert self._producer is not None
-                self._producer.init_transactions(self.bounds.step)
+                fresh = self._producer
+                assert fresh is not None
+                self._call(lambda: fresh.init_transactions(step))
                 self.need = Need.NOTHING
+        except Wedged as exc:
+            self.need = Need.RENEW
+            log.warning("kafka.recovery_pending", error=str(exc), then=self.need.value)
         except KafkaException as exc:
             error = exc.args[0]
             if self.need is Need.ABORT and not error.retriable():

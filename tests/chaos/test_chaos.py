@@ -8,6 +8,7 @@ broker stopped gracefully and with it SIGKILLed.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateS
     state = PROJECT_ROOT / ".payhooks" / f"chaos-cluster-{tmp_path_factory.getbasetemp().name}"
     with private_stack(state, kafka_brokers=3) as stack:
         yield stack
+    shutil.rmtree(state, ignore_errors=True)  # three brokers' data: not worth keeping
 
 
 def test_every_genuine_webhook_is_credited_once_when_a_partition_leader_is_sigkilled(

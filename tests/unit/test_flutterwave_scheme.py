@@ -144,3 +144,14 @@ def test_hash_only_is_reported_as_not_body_signed_and_names_the_secret_by_positi
     )
     assert (signed.scheme, signed.body_signed) == ("flutterwave-signature", True)
     assert FLUTTERWAVE.signature_header_names == ("flutterwave-signature",)
+
+
+def test_the_rfc_4231_hmac_sha256_vector_verifies_as_flutterwave_signature() -> None:
+    # Flutterwave publishes no (hash, body, signature) triple; the primitive is checked against
+    # RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe"), base64 as flutterwave-signature carries it.
+    headers = {"flutterwave-signature": "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="}
+    body = b"what do ya want for nothing?"
+    verified = FLUTTERWAVE.verify(body, headers, [b"Jefe"], now=0, tolerance_seconds=None)
+    assert verified.body_signed
+    with pytest.raises(SignatureInvalid):
+        FLUTTERWAVE.verify(body + b"!", headers, [b"Jefe"], now=0, tolerance_seconds=None)

@@ -74,3 +74,24 @@ def test_the_same_event_gets_the_same_id_every_time() -> None:
     body = paystack_body("ref-3")
     assert PAYSTACK.parse(body, {}).event_id == PAYSTACK.parse(body, {}).event_id
     assert PAYSTACK.parse(body, {}).event_id != PAYSTACK.parse(paystack_body("ref-4"), {}).event_id
+
+
+def test_the_rfc_4231_hmac_sha512_vector_verifies() -> None:
+    # Neither Paystack's docs nor its SDKs publish a (key, body, signature) triple; the primitive
+    # is checked against RFC 4231 test case 2 (HMAC-SHA-512, key "Jefe"), hex as Paystack sends.
+    signature = (
+        "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a"
+        "6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+    )
+    body = b"what do ya want for nothing?"
+    PAYSTACK.verify(
+        body, {"x-paystack-signature": signature}, [b"Jefe"], now=0, tolerance_seconds=None
+    )
+    with pytest.raises(SignatureInvalid):
+        PAYSTACK.verify(
+            body + b"!",
+            {"x-paystack-signature": signature},
+            [b"Jefe"],
+            now=0,
+            tolerance_seconds=None,
+        )

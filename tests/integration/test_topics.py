@@ -13,6 +13,7 @@ from payhooks.settings import Settings
 from payhooks.topics import check_topics, ensure_topics
 from schemas.names import dlq_topic, retry_topic
 from tests.gateway_support import gateway_client
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -74,4 +75,5 @@ def test_without_topic_creation_the_gateway_is_not_ready(settings: Settings) -> 
     with gateway_client(off) as client:
         assert client.get("/readyz").status_code == 503
         ensure_topics(off)
-        assert client.get("/readyz").status_code == 200
+        # A new topic reaches every broker's metadata a moment after its creation returns.
+        eventually(lambda: client.get("/readyz").status_code == 200, seconds=30)

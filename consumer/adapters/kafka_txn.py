@@ -115,6 +115,7 @@ class TransactionalProducer:
         self._stop = stop
         self._producer: Producer | None = None
         self.need = Need.RENEW
+        self._pending_since = time.monotonic()  # when `need` last left NOTHING or renewed
 
     def start(self) -> None:
         """init_transactions, one step at most: raises KafkaException if Kafka did not answer
@@ -167,12 +168,12 @@ class TransactionalProducer:
             )
             self._retry(lambda: producer.commit_transaction(step), deadline)
         except Wedged as exc:
-            self.need = Need.RENEW
+            self._abandon(Need.RENEW)
             log.warning("kafka.transaction_abandoned", error=str(exc), then=self.need.value)
             raise Abandoned(str(exc)) from exc
         except KafkaException as exc:
             error = exc.args[0]
-            self.need = kind_of(error)
+            self._abandon(kind_of(error))
             log.warning(
                 "kafka.transaction_abandoned",
                 error=error.str(),
@@ -184,8 +185,12 @@ class TransactionalProducer:
             )
             raise Abandoned(error.str()) from exc
         except Abandoned:
-            self.need = Need.ABORT
+            self._abandon(Need.ABORT)
             raise
+
+    def _abandon(self, need: Need) -> None:
+        self.need = need
+        self._pending_since = time.monotonic()
 
     def _flush(self, producer: Producer, deadline: float) -> None:
         while producer.flush(self.bounds.step) > 0:
@@ -221,7 +226,7 @@ class TransactionalProducer:
             if self.need is Need.RENEW:
                 self._discard()
                 self._producer = self._new()
-                self.need = Need.INIT
+                self._abandon(Need.INIT)
             if self.need is Need.INIT:
                 fresh = self._producer
                 assert fresh is not None
@@ -232,12 +237,18 @@ class TransactionalProducer:
             log.warning("kafka.recovery_pending", error=str(exc), then=self.need.value)
         except KafkaException as exc:
             error = exc.args[0]
-            if self.need is Need.ABORT and not error.retriable():
-                self.need = Need.RENEW  # e.g. the commit had begun: a new producer settles it
-            elif error.fatal():
+            if error.fatal() or self._overdue():
+                self.need = Need.RENEW
+            elif self.need is Need.ABORT and error.code() != KafkaError._TIMED_OUT:
+                # e.g. "Conflicting commit_transaction API call is already in progress": the
+                # commit goes on in the background; a new producer's init settles it either way.
                 self.need = Need.RENEW
             log.warning("kafka.recovery_pending", error=error.str(), then=self.need.value)
         return self.need is Need.NOTHING
+
+    def _overdue(self) -> bool:
+        """Recovery has taken longer than a transaction's budget: start over, new producer."""
+        return time.monotonic() - self._pending_since > self.bounds.budget
 
     def _discard(self) -> None:
         """Drop the old producer without waiting on a broker that may be away."""

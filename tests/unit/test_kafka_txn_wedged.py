@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from consumer.adapters.kafka_txn import Abandoned, Need, TransactionalProducer, TxnBounds
 
@@ -74,3 +74,46 @@ def test_a_call_blocked_past_its_timeout_is_abandoned_and_a_new_producer_takes_o
     first, second = made
     assert first.calls == ["init", "begin", "send_offsets", "purge"]
     assert second.calls == ["init", "begin", "send_offsets", "commit"]
+
+
+class CommitTimesOut(FakeProducer):
+    """commit_transaction keeps timing out (retriable); abort then conflicts with the commit
+    still going on in the background, as librdkafka answers after a timed-out commit."""
+
+    def commit_transaction(self, _timeout: float) -> None:
+        self.calls.append("commit")
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True))
+
+    def abort_transaction(self, _timeout: float) -> None:
+        self.calls.append("abort")
+        raise KafkaException(
+            KafkaError(
+                KafkaError._CONFLICT,
+                "Conflicting commit_transaction API call is already in progress",
+                retriable=True,
+            )
+        )
+
+
+def test_an_abort_refused_while_the_commit_goes_on_gives_way_to_a_new_producer(
+    release: threading.Event,
+) -> None:
+    made: list[FakeProducer] = []
+
+    def new() -> Producer:
+        made.append(
+            CommitTimesOut(release, hangs=False) if not made else FakeProducer(release, hangs=False)
+        )
+        return made[-1]  # type: ignore[return-value]  # the fake stands in for the C producer
+
+    txn = TransactionalProducer(new, TxnBounds(step=0.01, budget=0.05), threading.Event())
+    txn.start()
+
+    with pytest.raises(Abandoned):
+        txn.transact([], [], None, lambda: None)
+    recovered = txn.recover()  # the abort conflicts: a new producer is due
+    assert not recovered
+    assert txn.need is Need.RENEW
+    assert txn.recover()
+    assert made[0].calls[-2:] == ["abort", "purge"]
+    assert made[1].calls == ["init"]

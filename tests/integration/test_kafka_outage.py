@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from structlog.testing import capture_logs
 
 from consumer.adapters.kafka import KafkaChannel
 from consumer.domain.records import Delivery, HandOff, next_offsets
 from payhooks.chaos.faults import kill_hard
 from payhooks.chaos.private_stack import free_port_pair
+from payhooks.kafka_client import new_consumer
 from payhooks.settings import Settings
 from payhooks.stack import default_cache_dir
 from payhooks.stack.native import NativeKafka
@@ -79,9 +80,7 @@ def handoff(settings: Settings, delivery: Delivery) -> HandOff:
 
 
 def committed_offset(settings: Settings) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.consumer_group}
-    )
+    consumer = new_consumer(settings, "test", {"group.id": settings.consumer_group})
     try:
         (tp,) = consumer.committed(
             [TopicPartition(main_topic(settings.topic_prefix), 0)], timeout=30

@@ -10,7 +10,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/runtime.txt /tmp/runtime.txt
 RUN python -m venv /opt/payhooks \
     && /opt/payhooks/bin/pip install --require-hashes --no-deps -r /tmp/runtime.txt
-# Then payhooks itself, as a wheel (.dockerignore keeps tests, caches and local state out).
+# Then payhooks itself, as a wheel (.dockerignore keeps tests, the dev tooling, caches and local
+# state out; the wheel holds kernel, schemas, the deployables, operations and the CLI).
 WORKDIR /src
 COPY . .
 RUN /opt/payhooks/bin/pip wheel --no-deps --wheel-dir /wheels .

@@ -8,12 +8,14 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed
 
-# Exactly the locked versions (hashes checked), then payhooks itself without resolving anything.
-$(VENV)/.installed: pyproject.toml requirements/dev.txt
+# Exactly the locked versions (hashes checked), then payhooks and its dev tooling (a distribution of
+# their own, devtools/, never in the runtime wheel) without resolving anything.
+$(VENV)/.installed: pyproject.toml devtools/pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=25.1"
 	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --no-deps -e ./devtools
 	$(BIN)/pip check
 	touch $@
 
@@ -30,6 +32,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint stack-up
 	$(BIN)/pytest $(PYTEST_ARGS)

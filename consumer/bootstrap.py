@@ -12,15 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from consumer.adapters.kafka import KafkaChannel
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.redis_lock import CreditLocks, NoLocks, redis_client
+from consumer.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from consumer.domain.records import DuePolicy
 from consumer.domain.retry_policy import RetryPolicy
 from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.confirm import Confirmer
-from consumer.service_layer.settle import Locks, Settler
-from consumer.service_layer.unit_of_work import UnitOfWork
-from payhooks.db.engine import make_engine, make_session_factory
-from payhooks.provider_verify import HttpProviderVerifier, ProviderVerifier
-from payhooks.settings import PROVIDERS, Settings
+from consumer.service_layer.ports import Locks, UnitOfWork
+from consumer.service_layer.settle import Settler
+from kernel.db.engine import make_engine, make_session_factory
+from kernel.provider_verify import HttpProviderVerifier, ProviderVerifier
+from kernel.settings import PROVIDERS, Settings
 from schemas.names import dlq_topic, main_topic, retry_topics
 
 
@@ -37,7 +38,7 @@ class CreditApp:
     due_policy: DuePolicy
 
     def new_uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return SqlAlchemyUnitOfWork(self.session_factory)
 
     @property
     def source_topics(self) -> list[str]:
@@ -100,7 +101,7 @@ def bootstrap(
     verifier = verifier or HttpProviderVerifier(settings)
     locks = locks or default_locks(settings)
     settler = Settler(
-        new_uow=lambda: UnitOfWork(session_factory),
+        new_uow=lambda: SqlAlchemyUnitOfWork(session_factory),
         locks=locks,
         attempts=settings.consumer_inprocess_attempts,
         wait_max_seconds=settings.consumer_inprocess_wait_max_seconds,

@@ -7,13 +7,14 @@ Errors are one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from payhooks.config_checks import ConfigInvalid, check_config
-from payhooks.settings import Settings
+from kernel.cli_options import DatabaseOpt, KafkaOpt, PrefixOpt, RedisOpt, progress, settings_from
+from kernel.config_checks import check_config
+from kernel.settings import Settings
+from schemas.errors import CommandError
 
 app = typer.Typer(
     help="Payment-provider webhooks to exactly-once wallet credits, on Kafka.",
@@ -21,138 +22,37 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stack_app = typer.Typer(help="The local Kafka (KRaft), PostgreSQL and Redis.", no_args_is_help=True)
 db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
-app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 
-KafkaOpt = Annotated[
-    str | None,
-    typer.Option("--kafka-bootstrap", envvar="PAYHOOKS_KAFKA_BOOTSTRAP", help="Kafka servers."),
-]
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="PAYHOOKS_DATABASE_URL", help="PostgreSQL URL."),
-]
-RedisOpt = Annotated[
-    str | None, typer.Option("--redis-url", envvar="PAYHOOKS_REDIS_URL", help="Redis URL.")
-]
-PrefixOpt = Annotated[
-    str | None,
-    typer.Option("--topic-prefix", envvar="PAYHOOKS_TOPIC_PREFIX", help="Prefix of every topic."),
-]
-StateOpt = Annotated[
-    Path | None,
-    typer.Option("--state-dir", envvar="PAYHOOKS_STATE_DIR", help="Where the local stack lives."),
-]
+DEV_COMMANDS = ("stack", "simulator", "demo", "chaos", "bench")
+DEV_HINT = "install the dev tooling: `pip install -e ./devtools` (what `make setup` does)"
 
 
-def settings_from(**overrides: Any) -> Settings:
-    """Settings from the environment, with the flags that were given on top."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+def _add_dev_commands() -> None:
+    """The dev tooling's commands when payhooks-devtools is installed; else each one says, in one
+    line, how to get it (the runtime image has none of them)."""
+    try:
+        from payhooks_devtools.cli import register
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "payhooks_devtools":
+            raise  # the dev tooling is there but one of its own imports failed
+        for name in DEV_COMMANDS:
+            _add_missing(name)
+    else:
+        register(app)
 
 
-def progress(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-# --- stack -------------------------------------------------------------------------------------
-
-
-@stack_app.command("up")
-def stack_up(
-    kafka_bootstrap: KafkaOpt = None,
-    database_url: DatabaseOpt = None,
-    redis_url: RedisOpt = None,
-    state_dir: StateOpt = None,
-    kafka_brokers: Annotated[
-        int,
-        typer.Option(
-            "--kafka-brokers",
-            envvar="PAYHOOKS_KAFKA_BROKERS",
-            min=1,
-            help="Brokers of the local KRaft cluster: on the Kafka port and the next ones.",
-        ),
-    ] = 1,
-) -> None:
-    """Start whatever is not already answering; reuse what is."""
-    from payhooks.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    _print_status(Stack(settings, kafka_brokers=kafka_brokers).up(progress))
-
-
-@stack_app.command("down")
-def stack_down(
-    kafka_bootstrap: KafkaOpt = None,
-    database_url: DatabaseOpt = None,
-    redis_url: RedisOpt = None,
-    state_dir: StateOpt = None,
-) -> None:
-    """Stop what `stack up` started, and nothing else."""
-    from payhooks.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    stopped = Stack(settings).down(progress)
-    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
-
-
-@stack_app.command("status")
-def stack_status(
-    kafka_bootstrap: KafkaOpt = None,
-    database_url: DatabaseOpt = None,
-    redis_url: RedisOpt = None,
-    state_dir: StateOpt = None,
-) -> None:
-    """Each server, its address, and whether it answers. Exit 1 if any does not."""
-    from payhooks.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    statuses = Stack(settings).status()
-    _print_status(statuses)
-    if not all(s.answers for s in statuses):
+def _add_missing(name: str) -> None:
+    def missing(_args: Annotated[list[str] | None, typer.Argument(hidden=True)] = None) -> None:
+        typer.echo(f"error: `payhooks {name}` is dev tooling; {DEV_HINT}", err=True)
         raise typer.Exit(1)
 
-
-@stack_app.command("env")
-def stack_env(
-    kafka_bootstrap: KafkaOpt = None,
-    database_url: DatabaseOpt = None,
-    redis_url: RedisOpt = None,
-    topic_prefix: PrefixOpt = None,
-) -> None:
-    """Print `export PAYHOOKS_…=…` lines for the stack (eval "$(payhooks stack env)")."""
-    from payhooks.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        topic_prefix=topic_prefix,
-    )
-    typer.echo("\n".join(Stack(settings).env_lines()))
-
-
-def _print_status(statuses: list[Any]) -> None:
-    for status in statuses:
-        state = "up" if status.answers else "DOWN"
-        owner = "started by payhooks" if status.started_by_payhooks else "external"
-        typer.echo(f"{status.name:<9} {status.address:<22} {state:<5} {owner}")
+    app.command(
+        name,
+        help=f"(not installed: {DEV_HINT})",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(missing)
 
 
 # --- db ----------------------------------------------------------------------------------------
@@ -161,7 +61,7 @@ def _print_status(statuses: list[Any]) -> None:
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseOpt = None) -> None:
     """Apply the migrations up to the newest."""
-    from payhooks.db.migrate import upgrade
+    from kernel.db.migrate import upgrade
 
     settings = settings_from(database_url=database_url)
     upgrade(settings.database_url)
@@ -198,7 +98,7 @@ def gateway(
 ) -> None:
     """Serve the public HTTP gateway: webhooks and health only, no database. It starts even when
     Kafka does not answer: /healthz 200, /readyz and webhooks 503 + Retry-After until it is back."""
-    from payhooks.logs import configure_logging
+    from kernel.logs import configure_logging
 
     _export(
         {
@@ -215,7 +115,7 @@ def gateway(
     if settings.create_topics:  # else /readyz answers 503 while the topics are missing
         _topics_if_kafka_answers(settings)
     _serve_http(
-        "producer_gateway.bootstrap:create_app",
+        "producer_gateway.entrypoints.asgi:create_app",
         settings,
         host=host,
         port=port,
@@ -253,7 +153,7 @@ def api(
 
     It also deletes idempotency keys past their TTL, every PAYHOOKS_API_PRUNE_EVERY_SECONDS.
     """
-    from payhooks.logs import configure_logging
+    from kernel.logs import configure_logging
     from payments_api.domain.clients import ApiClients
 
     _export(
@@ -269,7 +169,7 @@ def api(
     # Checked here too, so a bad PAYHOOKS_API_TOKENS is one line and exit 1, not a worker crash.
     ApiClients.parse(token.get_secret_value() for token in settings.api_tokens)
     _serve_http(
-        "payments_api.bootstrap:create_app",
+        "payments_api.entrypoints.asgi:create_app",
         settings,
         host=host,
         port=port,
@@ -298,8 +198,8 @@ def _serve_http(
 ) -> None:
     import uvicorn
 
-    from payhooks.logs import uvicorn_log_config
-    from payhooks.metrics_listener import serve_metrics, use_multiprocess_dir
+    from kernel.logs import uvicorn_log_config
+    from kernel.metrics_listener import serve_metrics, use_multiprocess_dir
 
     # One worker serves its own metrics (create_app); several add up theirs on one listener here.
     if workers > 1:
@@ -350,36 +250,24 @@ def consumer(
     ] = None,
 ) -> None:
     """Run one member of the credit consumer group (start more processes to scale out)."""
-    from consumer.bootstrap import bootstrap
-    from consumer.entrypoints.probes import Health, serve_probes
-    from consumer.entrypoints.worker import main as run_worker
-    from payhooks.logs import configure_logging
+    from consumer.entrypoints.run import run_consumer
 
-    settings = settings_from(
-        consumer_group=group,
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        topic_prefix=topic_prefix,
-        consumer_metrics_port=metrics_port,
-        metrics_host=metrics_host,
+    run_consumer(
+        settings_from(
+            consumer_group=group,
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            redis_url=redis_url,
+            topic_prefix=topic_prefix,
+            consumer_metrics_port=metrics_port,
+            metrics_host=metrics_host,
+        )
     )
-    configure_logging(settings.log_format)
-    check_config(settings)
-    health = Health(liveness_seconds=settings.consumer_liveness_seconds)
-    if settings.consumer_metrics_port is not None:
-        serve_probes(health, settings.metrics_host, settings.consumer_metrics_port)
-    credit_app = bootstrap(settings)
-    try:
-        # Topics are checked inside the worker's connection retries: Kafka may not answer yet.
-        run_worker(credit_app, health, prepare=lambda: _consumer_prepare(settings))
-    finally:
-        credit_app.close()
 
 
 def _require_kafka(settings: Settings, role: str) -> None:
     """Kafka answers and accepts our credentials, or one line and exit ≠ 0."""
-    from payhooks.kafka_client import check_connection
+    from kernel.kafka_client import check_connection
 
     check_connection(settings, role)
 
@@ -387,20 +275,9 @@ def _require_kafka(settings: Settings, role: str) -> None:
 def _refused_by_kafka(settings: Settings, role: str) -> None:
     """Refused credentials / TLS end the process with one line; a Kafka that is merely down
     does not (the gateway serves 503s, the consumer retries)."""
-    from payhooks.kafka_client import check_connection
+    from kernel.kafka_client import check_connection
 
     check_connection(settings, role, timeout=5.0, refusal_only=True)
-
-
-def _consumer_prepare(settings: Settings) -> None:
-    _refused_by_kafka(settings, "consumer")
-    _require_topics(settings, timeout=10.0)
-
-
-def _require_topics(settings: Settings, timeout: float = 30.0) -> None:
-    from payhooks.topics import require_topics
-
-    require_topics(settings, timeout=timeout)
 
 
 def _topics_if_kafka_answers(settings: Settings) -> None:
@@ -408,7 +285,7 @@ def _topics_if_kafka_answers(settings: Settings) -> None:
     import structlog
     from confluent_kafka import KafkaException
 
-    from payhooks.topics import ensure_topics
+    from kernel.topics import ensure_topics
 
     try:
         ensure_topics(settings, timeout=5.0)
@@ -416,38 +293,6 @@ def _topics_if_kafka_answers(settings: Settings) -> None:
         structlog.get_logger("payhooks.gateway").warning(
             "gateway.kafka_unavailable", detail=str(exc), action="serving 503 until Kafka answers"
         )
-
-
-@app.command()
-def simulator(
-    host: Annotated[str, typer.Option(envvar="PAYHOOKS_SIMULATOR_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="PAYHOOKS_SIMULATOR_PORT")] = 8090,
-    gateway_url: Annotated[
-        str | None,
-        typer.Option(
-            "--gateway-url", envvar="PAYHOOKS_GATEWAY_URL", help="Where simulated webhooks go."
-        ),
-    ] = None,
-) -> None:
-    """Stand in for the providers' APIs (initialize / verify) and send signed webhooks.
-
-    Point the gateway at it with PAYHOOKS_<PROVIDER>_API_BASE=http://HOST:PORT/<provider>.
-    """
-    import uvicorn
-
-    from payhooks.simulator.app import build_simulator
-
-    settings = settings_from(gateway_url=gateway_url)
-    app = build_simulator(settings, base_url=f"http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-
-
-@app.command()
-def demo(state_dir: StateOpt = None) -> None:
-    """Run the whole pipeline on the local stack and show what happened."""
-    from payhooks.demo import run_demo
-
-    raise typer.Exit(run_demo(settings_from(state_dir=state_dir), progress))
 
 
 # --- topics ------------------------------------------------------------------------------------
@@ -463,7 +308,7 @@ app.add_typer(topics_app, name="topics")
 def topics_create(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = None) -> None:
     """Create the missing topics (PAYHOOKS_TOPIC_REPLICATION_FACTOR, _MIN_INSYNC_REPLICAS,
     PAYHOOKS_TOPIC_PARTITIONS, PAYHOOKS_DLQ_RETENTION); existing ones are left as they are."""
-    from payhooks.topics import ensure_topics
+    from kernel.topics import ensure_topics
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     _require_kafka(settings, "topics")
@@ -474,7 +319,7 @@ def topics_create(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = No
 @topics_app.command("check")
 def topics_check(kafka_bootstrap: KafkaOpt = None, topic_prefix: PrefixOpt = None) -> None:
     """Compare the topics with the configuration; exit 1 naming every difference."""
-    from payhooks.topics import check_topics
+    from kernel.topics import check_topics
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     _require_kafka(settings, "topics")
@@ -521,7 +366,7 @@ def _filters(
 ) -> Any:
     from datetime import UTC, datetime
 
-    from payhooks.ops.dead_letters import Filters, parse_moment
+    from operations.dlq.dead_letters import Filters, parse_moment
 
     now = datetime.now(UTC)
     return Filters(
@@ -534,7 +379,7 @@ def _filters(
 
 
 def _ops_settings(**overrides: Any) -> Settings:
-    from payhooks.logs import configure_logging
+    from kernel.logs import configure_logging
 
     settings = settings_from(**overrides)
     configure_logging(settings.log_format)
@@ -562,9 +407,9 @@ def dlq_list(
     """Dead letters, oldest first (reads the DLQ topic; moves no consumer offsets)."""
     from datetime import UTC, datetime
 
-    from payhooks.ops.bootstrap import current_actor, dlq_reader
-    from payhooks.ops.dead_letters import list_row, render_table
-    from payhooks.ops.service import list_dead_letters
+    from operations.dlq.bootstrap import current_actor, dlq_reader
+    from operations.dlq.dead_letters import list_row, render_table
+    from operations.dlq.service import list_dead_letters
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     filters = _filters(reference, provider, error, since, until)
@@ -586,9 +431,9 @@ def dlq_show(
     """One dead letter in full: error, headers, envelope and the decoded raw body."""
     from datetime import UTC, datetime
 
-    from payhooks.ops.bootstrap import current_actor, dlq_reader
-    from payhooks.ops.dead_letters import detail, parse_position, render_detail
-    from payhooks.ops.service import show_dead_letter
+    from operations.dlq.bootstrap import current_actor, dlq_reader
+    from operations.dlq.dead_letters import detail, parse_position, render_detail
+    from operations.dlq.service import show_dead_letter
 
     settings = _ops_settings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     letter = show_dead_letter(dlq_reader(settings), parse_position(position), current_actor())
@@ -623,9 +468,9 @@ def dlq_replay(
 
     Provider secrets come from PAYHOOKS_<PROVIDER>_… variables, as for the consumer.
     """
-    from payhooks.ops.bootstrap import current_actor, ops_engine, replay_ports
-    from payhooks.ops.dead_letters import parse_position
-    from payhooks.ops.service import Selection, replay_dead_letters
+    from operations.dlq.bootstrap import current_actor, ops_engine, replay_ports
+    from operations.dlq.dead_letters import parse_position
+    from operations.dlq.service import Selection, replay_dead_letters
 
     settings = _ops_settings(
         kafka_bootstrap=kafka_bootstrap, database_url=database_url, topic_prefix=topic_prefix
@@ -652,7 +497,7 @@ def dlq_replay(
 
 
 def _print_replay(decisions: Any, summary: Any, *, dry_run: bool, as_json: bool) -> None:
-    from payhooks.ops.dead_letters import format_position, render_plan
+    from operations.dlq.dead_letters import format_position, render_plan
 
     if as_json:
         _echo_json(
@@ -724,9 +569,9 @@ def sweep(
     import signal
     import threading
 
-    from payhooks.db.engine import make_engine
-    from payhooks.logs import configure_logging
-    from payhooks.sweep import build_sweeper
+    from kernel.db.engine import make_engine
+    from kernel.logs import configure_logging
+    from operations.sweep import build_sweeper
 
     settings = settings_from(
         sweep_older_than=older_than,
@@ -771,9 +616,9 @@ def reconcile(
     ] = None,
 ) -> None:
     """Check the ledger's invariants. Exit 0 clean, 1 on violations, 2 if it could not check."""
-    from payhooks.db.engine import make_engine
-    from payhooks.reconcile import reconcile as check
-    from payhooks.reconcile import render_report, report_json
+    from kernel.db.engine import make_engine
+    from operations.reconcile import reconcile as check
+    from operations.reconcile import render_report, report_json
 
     settings = settings_from(database_url=database_url, stuck_processing_seconds=stuck_after)
     engine = make_engine(settings.database_url, pool_size=1)
@@ -792,110 +637,6 @@ def _json_text(document: Any) -> str:
     return json.dumps(document, indent=2)
 
 
-# --- chaos -------------------------------------------------------------------------------------
-
-
-@app.command()
-def chaos(  # noqa: PLR0917 - typer maps each parameter to a CLI option
-    scenario: Annotated[
-        str,
-        typer.Option(
-            help="kill-consumers | kafka-outage | postgres-restart | redis-stop | "
-            "rebalance-storm | kill-gateways | broker-kill (a 3-broker cluster) | all"
-        ),
-    ] = "all",
-    payments: Annotated[int, typer.Option(min=1, help="Payments per scenario.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Seeds the load and the faults (repeatable runs).")] = 1,
-    concurrency: Annotated[int, typer.Option(min=1, help="Webhooks in flight at once.")] = 32,
-    consumers: Annotated[int, typer.Option(min=1, help="Consumer processes (group members).")] = 3,
-    hard: Annotated[
-        bool,
-        typer.Option(
-            "--hard",
-            help="Hard faults: SIGKILL the broker or the gateway, PostgreSQL `immediate` stop.",
-        ),
-    ] = False,
-    state_dir: StateOpt = None,
-) -> None:
-    """Load through 2 gateways and N consumers on a private stack while faults are injected;
-    then check every genuine webhook sent was accepted and credited once (or dead-lettered with
-    a reason), and credits resumed soon after the fault. Exit 1 on any violation."""
-    from payhooks.chaos.main import run_chaos
-
-    settings = settings_from(state_dir=state_dir)
-    raise typer.Exit(
-        run_chaos(
-            settings,
-            scenario,
-            payments=payments,
-            seed=seed,
-            concurrency=concurrency,
-            progress=progress,
-            consumers=consumers,
-            hard=hard,
-        )
-    )
-
-
-# --- bench -------------------------------------------------------------------------------------
-
-
-@app.command()
-def bench(
-    *,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="Few events and seconds: a smoke run, not figures.")
-    ] = False,
-    stage: Annotated[
-        list[str] | None,
-        typer.Option("--stage", help="gateway | consumer | e2e (repeat it; default: all)."),
-    ] = None,
-    results_dir: Annotated[
-        Path, typer.Option("--results-dir", help="Where results JSON and plots go.")
-    ] = Path("results"),
-    docs: Annotated[
-        bool,
-        typer.Option("--docs", help="Also copy the plot, JSON and table to docs/bench/."),
-    ] = False,
-    keep_database: Annotated[
-        bool, typer.Option("--keep-database", help="Keep the benchmark's database afterwards.")
-    ] = False,
-    pin: Annotated[
-        bool,
-        typer.Option(
-            "--pin/--no-pin",
-            help="HTTP stages: servers on all cores but the last, wrk on the last (taskset).",
-        ),
-    ] = True,
-    kafka_bootstrap: KafkaOpt = None,
-    database_url: DatabaseOpt = None,
-    redis_url: RedisOpt = None,
-) -> None:
-    """Benchmarks against baselines measured in the same run, on the local stack: the table on
-    stdout, results JSON and a plot under --results-dir."""
-    from payhooks.bench.main import STAGES, run_bench
-
-    stages = tuple(stage or STAGES)
-    unknown = set(stages) - set(STAGES)
-    if unknown:
-        raise typer.BadParameter(f"unknown stage(s) {sorted(unknown)}; known: {list(STAGES)}")
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap, database_url=database_url, redis_url=redis_url
-    )
-    raise typer.Exit(
-        run_bench(
-            settings,
-            quick=quick,
-            stages=stages,
-            results_dir=results_dir,
-            docs_dir=Path("docs/bench") if docs else None,
-            keep_database=keep_database,
-            pin=pin,
-            progress=progress,
-        )
-    )
-
-
 # --- the one way errors leave the CLI ---------------------------------------------------------
 
 
@@ -905,24 +646,12 @@ SERVER_COMMANDS = frozenset({"gateway", "consumer", "api", "sweep"})
 
 
 def main() -> None:
-    from payhooks.ops.errors import OpsError
-    from payhooks.stack.errors import StackError
-    from payments_api.domain.errors import ApiError
-
+    _add_dev_commands()
     try:
         app()
-    except ConfigInvalid as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except StackError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except OpsError as exc:
+    except CommandError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except ApiError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - a user sees one line, never a traceback
         if _running_a_server():
             _log_crash(exc)
@@ -939,7 +668,7 @@ def _log_crash(exc: BaseException) -> None:
     import structlog
 
     if not structlog.is_configured():
-        from payhooks.logs import configure_logging
+        from kernel.logs import configure_logging
 
         try:
             log_format = settings_from().log_format

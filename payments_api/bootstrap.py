@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.engine import make_engine, make_session_factory
-from payhooks.settings import Settings
+from kernel.db.engine import make_engine, make_session_factory
+from kernel.settings import Settings
 from payments_api.adapters.metrics import ApiMetrics
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.adapters.rate_limiter import RateLimiter
@@ -66,17 +66,3 @@ def bootstrap(
         metrics=metrics,
         engine=engine,
     )
-
-
-def create_app() -> object:
-    """uvicorn factory (`--factory`): settings from the environment, one api per process."""
-    from payhooks.logs import configure_logging
-    from payhooks.metrics_listener import multiprocess_mode, serve_metrics
-    from payments_api.entrypoints.app import build_app
-
-    settings = Settings()
-    configure_logging(settings.log_format)
-    api = bootstrap(settings)
-    if settings.api_metrics_port is not None and not multiprocess_mode():
-        serve_metrics(settings.metrics_host, settings.api_metrics_port, api.metrics.registry)
-    return build_app(api)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from payhooks.settings import Settings
+from kernel.settings import Settings
 from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.adapters.metrics import GatewayMetrics
 from schemas.names import dlq_topic, main_topic
@@ -68,18 +68,3 @@ def bootstrap(
         dlq_topic=dlq_topic(settings.topic_prefix),
         clock=clock,
     )
-
-
-def create_app() -> object:
-    """uvicorn factory (`--factory`): settings from the environment, one gateway per process."""
-    from payhooks.logs import configure_logging
-    from payhooks.metrics_listener import multiprocess_mode, serve_metrics
-    from producer_gateway.entrypoints.app import build_app
-
-    settings = Settings()
-    configure_logging(settings.log_format)
-    gateway = bootstrap(settings)
-    port = settings.gateway_metrics_port
-    if port is not None and not multiprocess_mode():
-        serve_metrics(settings.metrics_host, port, gateway.metrics.registry)
-    return build_app(gateway)

@@ -22,11 +22,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.engine import make_engine, make_session_factory
-from payhooks.db.migrate import upgrade
-from payhooks.settings import Settings
-from payhooks.stack import Stack, create_database, docker_engine_answers
-from payhooks.topics import delete_topics, ensure_topics
+from kernel.db.engine import make_engine, make_session_factory
+from kernel.db.migrate import upgrade
+from kernel.settings import Settings
+from kernel.topics import delete_topics, ensure_topics
+from payhooks_devtools.stack import Stack, create_database, docker_engine_answers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PAYSTACK_SECRET = "sk_test_paystack_primary_0123456789abcdef"
@@ -40,9 +40,9 @@ def _base_settings() -> Settings:
 
 
 def _from_containers() -> Iterator[Settings]:  # pragma: no cover - needs a Docker engine
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
-    from testcontainers.redis import RedisContainer
+    from testcontainers.kafka import KafkaContainer  # noqa: PLC0415 - only without a local stack
+    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415 - only without a local stack
+    from testcontainers.redis import RedisContainer  # noqa: PLC0415 - only without a local stack
 
     with (
         KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,

@@ -13,8 +13,8 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from payhooks.localnet import free_port
-from payhooks.settings import Settings
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.bootstrap import bootstrap as bootstrap_api
 from payments_api.entrypoints.app import build_app as build_api_app

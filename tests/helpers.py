@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,13 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from payhooks.kafka_client import new_consumer, new_producer
-from payhooks.localnet import stop_process
-from payhooks.settings import KafkaClientSettings
+from consumer.bootstrap import bootstrap
+from consumer.entrypoints.worker import run
+from kernel.kafka_client import new_consumer, new_producer
+from kernel.provider_verify import ProviderUnreachable
+from kernel.settings import KafkaClientSettings
+from payhooks_devtools.localnet import stop_process
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import deterministic_event_id
+from tests.conftest import PAYSTACK_SECRET
 
 
 def kafka_settings(kafka: str | KafkaClientSettings) -> KafkaClientSettings:
@@ -96,11 +101,6 @@ def paystack_envelope_bytes(
     status: str = "success",
 ) -> bytes:
     """A signed Paystack webhook as the gateway would put it on `<prefix>.webhooks`."""
-    from datetime import UTC, datetime
-
-    from schemas.envelope import WebhookEnvelope, encode_body
-    from schemas.providers.base import deterministic_event_id
-    from tests.conftest import PAYSTACK_SECRET
 
     body = paystack_body(reference, amount, currency, event=event, status=status)
     return WebhookEnvelope(
@@ -257,10 +257,6 @@ def signed_envelope(provider: str, body: bytes, secret: str) -> WebhookEnvelope:
 @contextmanager
 def credit_worker(settings: Any, **bootstrap_options: Any) -> Iterator[Any]:
     """A real credit consumer (`worker.run`) in a thread, stopped at the end."""
-    import threading
-
-    from consumer.bootstrap import bootstrap
-    from consumer.entrypoints.worker import run
 
     app = bootstrap(settings, **bootstrap_options)
     stop = threading.Event()
@@ -284,7 +280,6 @@ class ScriptedVerifier:
         self.calls: list[tuple[str, str]] = []
 
     def confirm(self, provider: str, reference: str, *, transaction_id: str | None = None) -> Any:
-        from payhooks.provider_verify import ProviderUnreachable
 
         self.calls.append((provider, reference))
         found = self.answers.get(reference)

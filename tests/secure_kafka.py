@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from payhooks.chaos.private_stack import free_port_run
-from payhooks.stack import default_cache_dir
-from payhooks.stack.native import NativeKafka, SecureListener
+from payhooks_devtools.chaos.private_stack import free_port_run
+from payhooks_devtools.stack import default_cache_dir
+from payhooks_devtools.stack.native import NativeKafka, SecureListener
 
 USER, PASSWORD = "payhooks-app", "scram-secret-Zx9"
 MECHANISM = "SCRAM-SHA-512"

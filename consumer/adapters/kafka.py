@@ -35,8 +35,8 @@ from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBou
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery, HandOff, decode_headers
-from payhooks.kafka_client import new_consumer, new_producer
-from payhooks.settings import Settings
+from kernel.kafka_client import new_consumer, new_producer
+from kernel.settings import Settings
 
 log = structlog.get_logger("payhooks.consumer")
 

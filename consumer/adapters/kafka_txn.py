@@ -36,7 +36,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from consumer.domain.records import HandOff
-from payhooks.settings import Settings
+from kernel.settings import Settings
 
 log = structlog.get_logger("payhooks.consumer")
 

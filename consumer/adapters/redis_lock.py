@@ -25,20 +25,12 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from consumer.adapters.metrics import METRICS
+from consumer.service_layer.ports import Held
 from schemas.names import credit_lock_key
 
 log = structlog.get_logger("payhooks.consumer.lock")
 
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
-
-
-@dataclass
-class Held:
-    """What a `holding` block got: references it could not lock in time, and whether Redis was
-    skipped (degraded to database-only locking)."""
-
-    timed_out: set[str] = field(default_factory=set)
-    degraded: bool = False
 
 
 # SET NX PX on every key with one owner token; 1 per key taken, 0 per key someone else holds.

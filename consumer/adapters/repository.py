@@ -5,8 +5,6 @@ statements for the batch writes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -24,43 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from payhooks.db.tables import LedgerReversal, Payment
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentKey:
-    """How an event names its payment: our reference, or the provider's own transaction id."""
-
-    reference: str = ""
-    provider: str = ""
-    txn_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReversalRow:
-    """One refund / lost dispute to write: the locked payment and the state it ends in."""
-
-    payment: Payment
-    provider: str
-    reversal_id: str
-    kind: str
-    amount: int
-    event_id: str
-    state_after: str
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    event_id: str
-    provider: str
-    event_type: str
-    reference: str
-    outcome: str
-    detail: str | None
-
-    def as_row(self) -> dict[str, Any]:
-        return asdict(self)
-
+from consumer.service_layer.ports import ConsumedRow, EventRecord, PaymentKey, ReversalRow
+from kernel.db.tables import LedgerReversal, Payment
 
 # The batch statements take one array per column (`unnest`), so each is one fixed text: no
 # per-batch SQL compilation, whatever the batch size. Statements that always go together are
@@ -109,19 +72,6 @@ _RECORD_CONSUMED = text(
     ON CONFLICT DO NOTHING
     """
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumedRow:
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    event_id: str
-    reference: str
-    outcome: str
-
-    def as_row(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class LedgerRepository:

@@ -6,12 +6,11 @@ errors never will (the event contradicts the payment); poison messages cannot ev
 
 from __future__ import annotations
 
+from schemas.errors import PayhooksError
 
-class ConsumerError(Exception):
+
+class ConsumerError(PayhooksError):
     """The event could not be applied."""
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
 
 
 class RetryableError(ConsumerError):

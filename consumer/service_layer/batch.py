@@ -21,7 +21,7 @@ from consumer.service_layer.confirm import Confirmer
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_item
 from consumer.service_layer.settle import Settler
 from consumer.service_layer.sweep_claims import confirmed_claim
-from payhooks.provider_verify import ProviderVerifier
+from kernel.provider_verify import ProviderVerifier
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import MalformedEnvelope
 from schemas.names import dlq_topic, retry_attempt_of, retry_topic

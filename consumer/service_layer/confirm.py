@@ -20,7 +20,7 @@ from consumer.domain.errors import (
     NotConfirmedYet,
 )
 from consumer.service_layer.credit import CreditItem
-from payhooks.provider_verify import ProviderUnreachable, ProviderVerifier
+from kernel.provider_verify import ProviderUnreachable, ProviderVerifier
 from schemas.providers.confirm import ConfirmedStatus, disagreement
 from schemas.sweep import is_sweep_claim
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from consumer.adapters.repository import ConsumedRow, EventRecord, PaymentKey, ReversalRow
 from consumer.domain.credit import PaymentView, Verdict, binding_problem, decide_credit, ignored
 from consumer.domain.errors import (
     ConsumerError,
@@ -31,8 +30,14 @@ from consumer.domain.errors import (
 )
 from consumer.domain.reversal import decide_reversal, reversed_view
 from consumer.domain.state_machine import PaymentState
-from consumer.service_layer.unit_of_work import UnitOfWork
-from payhooks.db.tables import Payment
+from consumer.service_layer.ports import (
+    ConsumedRow,
+    EventRecord,
+    PaymentKey,
+    ReversalRow,
+    UnitOfWork,
+)
+from kernel.db.tables import Payment
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES, ProviderEvent

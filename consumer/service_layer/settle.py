@@ -9,10 +9,8 @@ transaction fails as a whole, each event gets its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 from tenacity import (
@@ -22,17 +20,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from consumer.adapters.redis_lock import Held
 from consumer.domain.errors import ConsumerError, LockTimeout
 from consumer.domain.failures import retry_in_process
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_batch
-from consumer.service_layer.unit_of_work import UnitOfWork
+from consumer.service_layer.ports import Locks, UnitOfWork
 
 log = structlog.get_logger("payhooks.consumer")
-
-
-class Locks(Protocol):
-    def holding(self, references: Iterable[str]) -> AbstractContextManager[Held]: ...
 
 
 class _Unsettled(Exception):

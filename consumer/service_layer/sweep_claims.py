@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from consumer.domain.errors import ConfirmationMismatch, ConfirmationUnavailable, PoisonMessage
 from consumer.service_layer.credit import CreditItem
-from payhooks.provider_verify import ProviderUnreachable, ProviderVerifier
+from kernel.provider_verify import ProviderUnreachable, ProviderVerifier
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import MalformedEnvelope
 from schemas.providers.confirm import disagreement

@@ -1,11 +1,11 @@
 """Prometheus metrics of one api process. Own registry per instance (tests build many); served on
-the api's own `--metrics-port` listener (payhooks/metrics_listener.py)."""
+the api's own `--metrics-port` listener (kernel/metrics_listener.py)."""
 
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
-from payhooks.metrics_listener import render
+from kernel.metrics_listener import render
 
 
 class ApiMetrics:

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from payhooks.provider_verify import provider_api_key
-from payhooks.settings import Settings
+from kernel.provider_verify import provider_api_key
+from kernel.settings import Settings
 from payments_api.domain.errors import (
     ProviderOutcomeUnknown,
     ProviderRefused,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+from schemas.errors import CommandError
 
-class ApiError(Exception):
+
+class ApiError(CommandError):
     """The API could not complete the request."""
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip().splitlines()[0])
-
-    @property
-    def message(self) -> str:
-        return str(self)
 
 
 class ProviderError(ApiError):

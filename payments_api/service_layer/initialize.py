@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import IdempotencyKey, Payment
+from kernel.db.tables import IdempotencyKey, Payment
 from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,

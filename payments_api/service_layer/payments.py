@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from payhooks.db.tables import Payment, User, Wallet
+from kernel.db.tables import Payment, User, Wallet
 
 
 def wallet_for(session: Session, external_user_id: str, currency: str) -> Wallet:

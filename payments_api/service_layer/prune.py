@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import IdempotencyKey, Payment
+from kernel.db.tables import IdempotencyKey, Payment
 
 BATCH = 1000
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import Payment, User, Wallet
+from kernel.db.tables import Payment, User, Wallet
 
 
 def payment_view(sessions: sessionmaker[Session], reference: str) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from payhooks.kafka_client import new_producer
-from payhooks.settings import KafkaClientSettings
+from kernel.kafka_client import new_producer
+from kernel.settings import KafkaClientSettings
 
 
 class PublishFailed(Exception):

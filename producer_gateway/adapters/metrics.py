@@ -1,11 +1,11 @@
 """Prometheus metrics of one gateway. Own registry per gateway (tests build many); served on the
-gateway's own `--metrics-port` listener (payhooks/metrics_listener.py), never on the public one."""
+gateway's own `--metrics-port` listener (kernel/metrics_listener.py), never on the public one."""
 
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 
-from payhooks.metrics_listener import render
+from kernel.metrics_listener import render
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

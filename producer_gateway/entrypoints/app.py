@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from payhooks.settings import Settings
+from kernel.settings import Settings
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
 from producer_gateway.domain.intake import (

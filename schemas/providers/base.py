@@ -19,7 +19,7 @@ from schemas.errors import MalformedPayload, SignatureInvalid, SignatureStale
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4f6e-9d8e-0b7f3c2a9e11")
 
-# Every field is bounded to the column it ends in (payhooks/db/tables.py) before it gets near the
+# Every field is bounded to the column it ends in (kernel/db/tables.py) before it gets near the
 # database: an oversized value is a 400 + DLQ record at the gateway, never a 503 or a DB error.
 MAX_MINOR_UNITS = 2**63 - 1  # BIGINT
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]

@@ -6,7 +6,7 @@ the Standard provider's `GET /payments/:reference`) is reduced to one `Confirmat
 provider's own word on status, amount (minor units), currency and reference. `disagreement()` is
 the rule every caller applies before money moves: credit only when all four agree.
 
-The HTTP side lives in `payhooks.provider_verify` (one httpx adapter shared by the consumer and
+The HTTP side lives in `kernel.provider_verify` (one httpx adapter shared by the consumer and
 the sweep).
 """
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.bootstrap import CreditApp, bootstrap
 from consumer.entrypoints.worker import run
-from payhooks.db.tables import LedgerTransaction, ProcessedEvent
-from payhooks.settings import Settings
-from payhooks.topics import ensure_topics
+from kernel.db.tables import LedgerTransaction, ProcessedEvent
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
 from payments_api.service_layer.payments import create_payment
 from producer_gateway.domain.intake import verify_and_normalize
 from schemas.envelope import WebhookEnvelope

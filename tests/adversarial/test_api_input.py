@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import IdempotencyKey, Payment, User, Wallet
-from payhooks.settings import Settings
-from payhooks.simulator.app import build_simulator
+from kernel.db.tables import IdempotencyKey, Payment, User, Wallet
+from kernel.settings import Settings
+from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.provider_api import ProviderApi
 from tests.gateway_support import api_client, with_providers
 

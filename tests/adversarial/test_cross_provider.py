@@ -9,9 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.adapters.metrics import METRICS
-from payhooks.db.tables import LedgerTransaction, Payment
-from payhooks.settings import Settings
-from payhooks.simulator.events import webhook_body
+from kernel.db.tables import LedgerTransaction, Payment
+from kernel.settings import Settings
+from payhooks_devtools.simulator.events import webhook_body
 from schemas import headers as h
 from schemas.names import dlq_topic, main_topic
 from tests.adversarial.support import (

@@ -12,9 +12,9 @@ import sys
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.settings import Settings
-from payhooks.simulator.app import SimulatedPayment, build_simulator
-from payhooks.simulator.events import webhook_body
+from kernel.settings import Settings
+from payhooks_devtools.simulator.app import SimulatedPayment, build_simulator
+from payhooks_devtools.simulator.events import webhook_body
 from schemas import headers as h
 from schemas.names import dlq_topic, main_topic
 from tests.adversarial.support import (

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.bootstrap import bootstrap as bootstrap_consumer
 from consumer.entrypoints.worker import run as run_consumer
-from payhooks.db.tables import LedgerTransaction, Payment, Wallet
-from payhooks.settings import Settings
-from payhooks.simulator.app import build_simulator
-from payhooks.simulator.events import webhook_body
+from kernel.db.tables import LedgerTransaction, Payment, Wallet
+from kernel.settings import Settings
+from payhooks_devtools.simulator.app import build_simulator
+from payhooks_devtools.simulator.events import webhook_body
 from payments_api.adapters.provider_api import ProviderApi
 from schemas.providers import SCHEMES
 from tests.gateway_support import SECRETS, api_client, gateway_client, with_providers

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from payhooks.localnet import free_port, wait_http_ok
-from payhooks.settings import Settings
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from tests.helpers import payhooks_process
 
 pytestmark = pytest.mark.integration

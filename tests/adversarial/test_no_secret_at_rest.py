@@ -13,11 +13,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from consumer.service_layer.credit import credit_item
-from payhooks.settings import Settings
-from payhooks.simulator.events import webhook_body
-from payhooks.topics import ensure_topics
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from payhooks_devtools.simulator.events import webhook_body
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.names import dlq_topic, main_topic
+from schemas.providers.flutterwave import body_signature
 from tests.gateway_support import FIELDS, SECRETS, gateway_client, with_providers
 from tests.helpers import dlq_headers, produce_in_transaction, read_committed
 
@@ -112,6 +113,5 @@ def test_an_old_record_with_the_hash_is_read_as_hash_only_and_never_shown(
 
 
 def _signature(body: bytes) -> str:
-    from schemas.providers.flutterwave import body_signature
 
     return body_signature(SECRET.encode(), body)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.bootstrap import due_policy
 from consumer.domain.records import Delivery, gate
-from payhooks.kafka_client import new_producer
-from payhooks.settings import Settings
+from kernel.kafka_client import new_producer
+from kernel.settings import Settings
 from schemas import headers as h
 from schemas.names import dlq_topic, main_topic, retry_topic
 from tests.adversarial.support import (

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.gateway_support import FIELDS, SECRETS
+
 pytestmark = pytest.mark.integration
 
 CASES = [
@@ -53,7 +55,6 @@ def test_an_invalid_secret_stops_the_process_with_one_line_naming_it(
 
 
 def _valid(variable: str) -> str:
-    from tests.gateway_support import FIELDS, SECRETS
 
     provider = next(p for p, field in FIELDS.items() if field.upper() in variable)
     return SECRETS[provider]

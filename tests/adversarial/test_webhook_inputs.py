@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from payhooks.settings import Settings
-from payhooks.topics import ensure_topics
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
 from schemas.envelope import WebhookEnvelope
 from schemas.names import dlq_topic, main_topic
 from tests.gateway_support import SECRETS, gateway_client, with_providers

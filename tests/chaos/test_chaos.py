@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from payhooks.chaos.faults import BROKERS_NEEDED, SCENARIOS, FaultContext
-from payhooks.chaos.private_stack import PrivateStack, private_stack
-from payhooks.chaos.report import render
-from payhooks.chaos.runner import ChaosConfig, Hooks, ScenarioRun
-from payhooks.settings import Settings
+from kernel.settings import Settings
+from payhooks_devtools.chaos.faults import BROKERS_NEEDED, SCENARIOS, FaultContext
+from payhooks_devtools.chaos.private_stack import PrivateStack, private_stack
+from payhooks_devtools.chaos.report import render
+from payhooks_devtools.chaos.runner import ChaosConfig, Hooks, ScenarioRun
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]

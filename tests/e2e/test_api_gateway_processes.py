@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from payhooks.localnet import free_port, wait_http_ok
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from tests.conftest import PAYSTACK_SECRET
 from tests.gateway_support import API_TOKEN, API_TOKENS
 from tests.helpers import payhooks_process, paystack_body, signed_headers

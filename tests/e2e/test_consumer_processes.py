@@ -13,10 +13,10 @@ from confluent_kafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
-from payhooks.kafka_client import new_consumer
-from payhooks.localnet import free_port
-from payhooks.settings import Settings
+from kernel.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
+from kernel.kafka_client import new_consumer
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port
 from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.helpers import (

@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from payhooks.chaos.private_stack import free_port_pair
-from payhooks.localnet import free_port, wait_http_ok
-from payhooks.settings import Settings
-from payhooks.simulator.events import webhook_body
-from payhooks.stack import default_cache_dir
-from payhooks.stack.native import NativeKafka
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from payhooks_devtools.chaos.private_stack import free_port_pair
+from payhooks_devtools.localnet import free_port, wait_http_ok
+from payhooks_devtools.simulator.events import webhook_body
+from payhooks_devtools.stack import default_cache_dir
+from payhooks_devtools.stack.native import NativeKafka
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import eventually, payhooks_process, signed_headers
 
@@ -123,7 +124,6 @@ def test_gateway_and_consumer_start_without_kafka_then_recover(
 
         # When a broker comes up on that address (and the topics are created, as a deploy job would)
         late_kafka.start(lambda _: None)
-        from payhooks.topics import ensure_topics
 
         ensure_topics(settings.model_copy(update={"kafka_bootstrap": dead_bootstrap}))
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from payhooks.settings import Settings
+from kernel.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

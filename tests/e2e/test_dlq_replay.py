@@ -12,9 +12,9 @@ from confluent_kafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import LedgerTransaction, Payment, Wallet
-from payhooks.kafka_client import new_consumer, new_producer
-from payhooks.settings import Settings
+from kernel.db.tables import LedgerTransaction, Payment, Wallet
+from kernel.kafka_client import new_consumer, new_producer
+from kernel.settings import Settings
 from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET

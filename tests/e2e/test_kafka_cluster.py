@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from payhooks.chaos.private_stack import free_port_run
-from payhooks.kafka_client import new_admin
-from payhooks.settings import KafkaClientSettings, Settings
-from payhooks.stack import probes
-from payhooks.topics import found_topics, wanted_topics
+from kernel.kafka_client import new_admin
+from kernel.settings import KafkaClientSettings, Settings
+from kernel.topics import found_topics, wanted_topics
+from payhooks_devtools.chaos.private_stack import free_port_run
+from payhooks_devtools.stack import probes
 
 pytestmark = pytest.mark.e2e
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import Payment
-from payhooks.localnet import free_port, wait_http_ok
-from payhooks.settings import Settings
-from payhooks.topics import delete_topics
+from kernel.db.tables import Payment
+from kernel.settings import Settings
+from kernel.topics import delete_topics
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from payments_api.service_layer.payments import create_payment
 from schemas.names import dlq_topic
 from tests.conftest import PAYSTACK_SECRET

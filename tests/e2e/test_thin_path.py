@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import LedgerTransaction, Payment, Wallet
-from payhooks.localnet import free_port, wait_http_ok
-from payhooks.settings import Settings
+from kernel.db.tables import LedgerTransaction, Payment, Wallet
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from payments_api.service_layer.payments import create_payment
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import eventually, payhooks_process, paystack_body, signed_headers

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from payhooks.localnet import free_port, wait_http_ok
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from tests.gateway_support import API_TOKEN, API_TOKENS, OTHER_TOKEN
 from tests.helpers import payhooks_process
 

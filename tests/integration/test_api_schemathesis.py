@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode, checks
 
-from payhooks.settings import Settings
-from payhooks.simulator.app import build_simulator
+from kernel.settings import Settings
+from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.entrypoints.openapi import openapi_document
 from tests.gateway_support import API_TOKEN, api_client, with_providers

@@ -18,14 +18,14 @@ from structlog.testing import capture_logs
 
 from consumer.adapters.metrics import METRICS
 from consumer.adapters.redis_lock import CreditLocks, redis_client
+from consumer.adapters.unit_of_work import SqlAlchemyUnitOfWork as UnitOfWork
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import LockTimeout, PaymentNotFound
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_batch, verified_event
 from consumer.service_layer.settle import Settler
-from consumer.service_layer.unit_of_work import UnitOfWork
-from payhooks.db.tables import ConsumedRecord, LedgerTransaction, Payment, User, Wallet
-from payhooks.localnet import free_port
-from payhooks.settings import Settings
+from kernel.db.tables import ConsumedRecord, LedgerTransaction, Payment, User, Wallet
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port
 from payments_api.service_layer.payments import create_payment
 from schemas.envelope import WebhookEnvelope
 from tests.conftest import PAYSTACK_SECRET

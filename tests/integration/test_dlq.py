@@ -13,20 +13,20 @@ from confluent_kafka import TopicPartition
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from payhooks.db.tables import DlqReplay
-from payhooks.kafka_client import new_consumer
-from payhooks.ops.bootstrap import dlq_reader, replay_ports
-from payhooks.ops.dead_letters import DeadLetter, Filters, Verdict
-from payhooks.ops.errors import KafkaUnavailable, ReplayBusy, UnknownOffset
-from payhooks.ops.kafka_dlq import DlqReader
-from payhooks.ops.service import (
+from kernel.db.tables import DlqReplay
+from kernel.kafka_client import new_consumer
+from kernel.settings import KafkaClientSettings, Settings
+from operations.dlq.bootstrap import dlq_reader, replay_ports
+from operations.dlq.dead_letters import DeadLetter, Filters, Verdict
+from operations.dlq.kafka_dlq import DlqReader
+from operations.dlq.service import (
     ReplayPorts,
     Selection,
     list_dead_letters,
     replay_dead_letters,
     show_dead_letter,
 )
-from payhooks.settings import KafkaClientSettings, Settings
+from operations.errors import KafkaUnavailable, ReplayBusy, UnknownOffset
 from schemas import headers as hdr
 from schemas.names import dlq_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET

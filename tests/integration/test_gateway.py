@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
-from payhooks.settings import Settings
-from payhooks.simulator.events import non_payment_body, webhook_body
+from kernel.settings import Settings
+from payhooks_devtools.simulator.events import non_payment_body, webhook_body
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope
 from schemas.names import dlq_topic, main_topic
@@ -225,7 +226,6 @@ def test_health_readiness_and_metrics(client: httpx.Client) -> None:
 
 
 def test_secrets_and_signatures_never_reach_the_logs(client: httpx.Client) -> None:
-    from structlog.testing import capture_logs
 
     body = webhook_body("stripe", "ref-logs", 100, "NGN")
     headers = signed_headers("stripe", body, SECRETS["stripe"], now=NOW, event_id="m")

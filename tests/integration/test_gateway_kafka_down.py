@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from payhooks.localnet import free_port
-from payhooks.settings import Settings
-from payhooks.simulator.events import webhook_body
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port
+from payhooks_devtools.simulator.events import webhook_body
 from tests.gateway_support import SECRETS, gateway_client, with_providers
 from tests.helpers import signed_headers
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from payhooks.settings import Settings
+from kernel.settings import Settings
 from tests.gateway_support import SECRETS, gateway_client, with_providers
 from tests.helpers import signed_headers
 

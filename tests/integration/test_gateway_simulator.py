@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from payhooks.localnet import free_port, wait_http_ok
-from payhooks.settings import Settings
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port, wait_http_ok
 from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
 from tests.gateway_support import API_TOKEN, API_TOKENS, FIELDS, SECRETS

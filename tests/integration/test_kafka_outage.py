@@ -19,13 +19,13 @@ from structlog.testing import capture_logs
 
 from consumer.adapters.kafka import KafkaChannel
 from consumer.domain.records import Delivery, HandOff, next_offsets
-from payhooks.chaos.faults import kill_hard
-from payhooks.chaos.private_stack import free_port_pair
-from payhooks.kafka_client import new_consumer
-from payhooks.settings import Settings
-from payhooks.stack import default_cache_dir
-from payhooks.stack.native import NativeKafka
-from payhooks.topics import ensure_topics
+from kernel.kafka_client import new_consumer
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from payhooks_devtools.chaos.faults import kill_hard
+from payhooks_devtools.chaos.private_stack import free_port_pair
+from payhooks_devtools.stack import default_cache_dir
+from payhooks_devtools.stack.native import NativeKafka
 from schemas.names import main_topic, retry_topic
 from tests.conftest import PROJECT_ROOT
 from tests.helpers import eventually, produce_records, read_committed

@@ -16,10 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
-from payhooks.db.tables import IdempotencyKey, Payment, Wallet
-from payhooks.settings import Settings
-from payhooks.simulator.app import build_simulator
+from kernel.db.tables import IdempotencyKey, Payment, Wallet
+from kernel.settings import Settings
+from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.service_layer.prune import prune_idempotency_keys
 from tests.gateway_support import (
@@ -463,7 +464,6 @@ def test_keys_past_their_ttl_are_pruned_and_can_start_afresh(
 
 
 def test_logs_name_the_client_never_the_token(client: httpx.Client) -> None:
-    from structlog.testing import capture_logs
 
     with capture_logs() as logs:
         _pay(client, "key-log", _body())

@@ -13,8 +13,8 @@ import sys
 import pytest
 from sqlalchemy import Engine, text
 
-from payhooks.reconcile import reconcile
-from payhooks.settings import Settings
+from kernel.settings import Settings
+from operations.reconcile import reconcile
 
 pytestmark = pytest.mark.integration
 

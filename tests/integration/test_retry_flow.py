@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from consumer.bootstrap import CreditApp
-from payhooks.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
-from payhooks.settings import Settings
-from payhooks.simulator.events import reversal_body
-from payhooks.topics import ensure_topics
+from kernel.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from payhooks_devtools.simulator.events import reversal_body
 from payments_api.service_layer.payments import create_payment
 from schemas import headers as h
+from schemas.envelope import WebhookEnvelope
 from schemas.names import dlq_topic, main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import (
@@ -145,7 +146,6 @@ def test_a_persistent_failure_walks_every_retry_topic_in_order_then_lands_in_the
 
 def paystack_envelope_bytes_value(record: Any) -> bytes:
     """The DLQ keeps the original envelope bytes: they still parse as the same event."""
-    from schemas.envelope import WebhookEnvelope
 
     envelope = WebhookEnvelope.from_bytes(record.value())
     assert envelope.reference == "ghost"

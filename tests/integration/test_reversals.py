@@ -14,15 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.adapters.redis_lock import CreditLocks, redis_client
+from consumer.adapters.unit_of_work import SqlAlchemyUnitOfWork as UnitOfWork
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import ReversalBeforeCredit, ReversalRejected
 from consumer.service_layer.credit import CreditItem, CreditOutcome, verified_event
 from consumer.service_layer.settle import Settler
-from consumer.service_layer.unit_of_work import UnitOfWork
-from payhooks.db.tables import LedgerReversal, LedgerTransaction, Payment, Wallet
-from payhooks.reconcile import reconcile
-from payhooks.settings import Settings
-from payhooks.simulator.events import reversal_body, webhook_body
+from kernel.db.tables import LedgerReversal, LedgerTransaction, Payment, Wallet
+from kernel.settings import Settings
+from operations.reconcile import reconcile
+from payhooks_devtools.simulator.events import reversal_body, webhook_body
 from payments_api.service_layer.payments import create_payment
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import signed_envelope

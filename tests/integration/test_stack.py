@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from payhooks.localnet import free_port
-from payhooks.settings import Settings
-from payhooks.stack.native import NativePostgres
+from kernel.settings import Settings
+from payhooks_devtools.localnet import free_port
+from payhooks_devtools.stack.native import NativePostgres
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from payhooks.db.tables import LedgerTransaction, Payment, Wallet
-from payhooks.settings import Settings
-from payhooks.sweep import SqlSweepLedger, Sweeper, kafka_publisher
-from payhooks.topics import ensure_topics
+from kernel.db.tables import LedgerTransaction, Payment, Wallet
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from operations.sweep import SqlSweepLedger, Sweeper, kafka_publisher
 from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic
 from schemas.providers.confirm import Confirmation, ConfirmedStatus

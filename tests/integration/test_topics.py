@@ -8,9 +8,9 @@ import sys
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from payhooks.kafka_client import new_admin
-from payhooks.settings import Settings
-from payhooks.topics import check_topics, ensure_topics
+from kernel.kafka_client import new_admin
+from kernel.settings import Settings
+from kernel.topics import check_topics, ensure_topics
 from schemas.names import dlq_topic, retry_topic
 from tests.gateway_support import gateway_client
 from tests.helpers import eventually

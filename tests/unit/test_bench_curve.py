@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from payhooks.bench.e2e import E2EConfig, E2ERun, PointRuns, e2e_figures, plan_points
-from payhooks.bench.floor import RoundTrips
-from payhooks.bench.report import curve_path, curve_points, results_document, write_results
+from payhooks_devtools.bench.e2e import E2EConfig, E2ERun, PointRuns, e2e_figures, plan_points
+from payhooks_devtools.bench.floor import RoundTrips
+from payhooks_devtools.bench.report import curve_path, curve_points, results_document, write_results
 
 MACHINE = {"cores": 2, "python": "3.11", "kafka": "4.1.1", "postgresql": "15", "redis": "7"}
 

@@ -6,7 +6,7 @@ import pytest
 
 from consumer.adapters.redis_lock import CreditLocks, NoLocks
 from consumer.bootstrap import default_locks
-from payhooks.settings import Settings
+from kernel.settings import Settings
 
 
 def test_the_redis_lock_is_on_by_default() -> None:

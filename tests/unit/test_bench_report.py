@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from payhooks.bench.load import lua_literal, write_wrk_script
-from payhooks.bench.report import results_document, write_results
-from payhooks.bench.stats import Figure
+from payhooks_devtools.bench.load import lua_literal, write_wrk_script
+from payhooks_devtools.bench.report import results_document, write_results
+from payhooks_devtools.bench.stats import Figure
 
 MACHINE = {"cores": 2, "python": "3.11", "kafka": "4.1.1", "postgresql": "15", "redis": "7"}
 

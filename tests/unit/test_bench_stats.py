@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payhooks.bench.stats import (
+from payhooks_devtools.bench.stats import (
     Figure,
     Summary,
     format_ratio,

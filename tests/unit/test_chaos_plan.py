@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from payhooks.chaos.load import LoadStats, plan_deliveries, plan_payments
-from payhooks.chaos.report import render
-from payhooks.chaos.runner import ScenarioReport
-from payhooks.settings import PROVIDERS
+from kernel.settings import PROVIDERS
+from payhooks_devtools.chaos.load import LoadStats, plan_deliveries, plan_payments
+from payhooks_devtools.chaos.report import render
+from payhooks_devtools.chaos.runner import ScenarioReport
 
 
 def plan(seed: int) -> list[tuple[str, str]]:

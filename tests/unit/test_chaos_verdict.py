@@ -3,8 +3,8 @@ credits resumed."""
 
 from __future__ import annotations
 
-from payhooks.chaos.load import LoadStats
-from payhooks.chaos.verdict import (
+from payhooks_devtools.chaos.load import LoadStats
+from payhooks_devtools.chaos.verdict import (
     Record,
     count_violations,
     outcome_violations,

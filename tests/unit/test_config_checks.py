@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
-from payhooks.config_checks import ConfigInvalid, check_config, config_problems
-from payhooks.settings import Settings
+from kernel.config_checks import ConfigInvalid, check_config, config_problems
+from kernel.settings import Settings
 
 GOOD = {
     "paystack_secret_key": "sk_live_" + "a1" * 20,

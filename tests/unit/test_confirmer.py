@@ -15,7 +15,7 @@ from consumer.domain.errors import (
 from consumer.domain.failures import FailureKind, classify
 from consumer.service_layer.confirm import Confirmer
 from consumer.service_layer.credit import CreditItem
-from payhooks.provider_verify import ProviderUnreachable
+from kernel.provider_verify import ProviderUnreachable
 from schemas.envelope import WebhookEnvelope
 from schemas.providers import ProviderEvent
 from schemas.providers.confirm import Confirmation, ConfirmedStatus

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payhooks.ops.dead_letters import (
+from operations.dlq.dead_letters import (
     DeadLetter,
     Filters,
     Verdict,
@@ -21,7 +21,7 @@ from payhooks.ops.dead_letters import (
     render_table,
     replay_headers,
 )
-from payhooks.ops.errors import BadSelection
+from operations.errors import BadSelection
 from schemas import headers as hdr
 from tests.helpers import dlq_headers, webhook_envelope
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from payhooks.settings import Settings
+from kernel.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

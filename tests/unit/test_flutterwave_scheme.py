@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from payhooks.simulator.events import non_payment_body, webhook_body
+from payhooks_devtools.simulator.events import non_payment_body, webhook_body
 from schemas.errors import MalformedPayload, SignatureInvalid
 from schemas.providers import SCHEMES
 from tests.helpers import signed_headers

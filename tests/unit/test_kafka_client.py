@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from payhooks.kafka_client import (
+from kernel.kafka_client import (
     KafkaConfigError,
     admin_config,
     bootstrap_servers,
@@ -16,7 +16,7 @@ from payhooks.kafka_client import (
     new_producer,
     producer_config,
 )
-from payhooks.settings import KafkaClientSettings
+from kernel.settings import KafkaClientSettings
 
 # What Confluent Cloud's "Clients → Python" page hands out (values made up).
 CONFLUENT_CLOUD = """\

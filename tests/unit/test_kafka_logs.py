@@ -6,7 +6,7 @@ import logging
 
 from structlog.testing import capture_logs
 
-from payhooks.kafka_logs import RateLimit, client_logging
+from kernel.kafka_logs import RateLimit, client_logging
 
 
 class Clock:

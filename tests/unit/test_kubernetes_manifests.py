@@ -12,8 +12,8 @@ import pytest
 import typer
 import yaml
 
+from kernel.settings import Settings
 from payhooks import cli
-from payhooks.settings import Settings
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from payhooks.db.migrate import alembic_config
+from kernel.db.migrate import alembic_config
 
 
 def test_the_migrations_have_one_head_and_no_branch() -> None:

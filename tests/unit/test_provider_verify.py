@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from payhooks.provider_verify import HttpProviderVerifier, ProviderUnreachable
-from payhooks.settings import PROVIDERS, Settings
-from payhooks.simulator.app import SimulatedPayment, build_simulator
+from kernel.provider_verify import HttpProviderVerifier, ProviderUnreachable
+from kernel.settings import PROVIDERS, Settings
+from payhooks_devtools.simulator.app import SimulatedPayment, build_simulator
 from schemas.providers.confirm import (
     Confirmation,
     ConfirmedStatus,

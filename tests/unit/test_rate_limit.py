@@ -8,7 +8,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payhooks.localnet import free_port
+from payhooks_devtools.localnet import free_port
 from payments_api.adapters.rate_limiter import RateLimiter
 from payments_api.domain.rate_limit import Bucket, Limit, retry_after
 

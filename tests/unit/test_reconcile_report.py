@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payhooks.reconcile import KINDS, Counts, Report, Violation, render_report, report_json
+from operations.reconcile import KINDS, Counts, Report, Violation, render_report, report_json
 
 COUNTS = Counts(payments=10, completed=7, ledger_rows=7, wallets=3)
 BALANCE = Violation("balance_mismatch", "user_id", "ada", "NGN wallet balance is 5 but …")

@@ -13,7 +13,7 @@ from consumer.domain.credit import PaymentView, Verdict, decide_credit
 from consumer.domain.errors import ReversalBeforeCredit
 from consumer.domain.reversal import decide_reversal, reversed_view
 from consumer.domain.state_machine import PaymentState
-from payhooks.simulator.events import reversal_body
+from payhooks_devtools.simulator.events import reversal_body
 from schemas.errors import MalformedPayload
 from schemas.providers import SCHEMES, ProviderEvent
 from schemas.providers.base import Reversal, ReversalKind

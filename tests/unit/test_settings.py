@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from payhooks.settings import Settings, parse_duration
+from kernel.settings import Settings, parse_duration
 
 
 def test_secrets_are_comma_separated_for_rotation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from payhooks.sweep import SWEPT, StalePayment, Sweeper, SweepOutcome, decide
+from operations.sweep import SWEPT, StalePayment, Sweeper, SweepOutcome, decide
 from schemas.envelope import WebhookEnvelope
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SWEEP_EVENT_TYPE, read_claim

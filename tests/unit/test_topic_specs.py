@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payhooks.settings import Settings
-from payhooks.topics import FoundTopic, differences, settings_problems, wanted_topics
+from kernel.settings import Settings
+from kernel.topics import FoundTopic, differences, settings_problems, wanted_topics
 
 
 def production() -> Settings:

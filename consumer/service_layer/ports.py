@@ -1,0 +1,123 @@
+"""The ports the consumer's service layer needs, as `typing.Protocol`s, and the values that cross
+them. The concrete adapters (PostgreSQL ledger and unit of work, Redis locks) live in
+`consumer.adapters`; tests/fakes.py holds in-memory fakes of the same ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from kernel.db.tables import Payment
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentKey:
+    """How an event names its payment: our reference, or the provider's own transaction id."""
+
+    reference: str = ""
+    provider: str = ""
+    txn_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalRow:
+    """One refund / lost dispute to write: the locked payment and the state it ends in."""
+
+    payment: Payment
+    provider: str
+    reversal_id: str
+    kind: str
+    amount: int
+    event_id: str
+    state_after: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event_id: str
+    provider: str
+    event_type: str
+    reference: str
+    outcome: str
+    detail: str | None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRow:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    event_id: str
+    reference: str
+    outcome: str
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Held:
+    """What a `holding` block got: references it could not lock in time, and whether Redis was
+    skipped (degraded to database-only locking)."""
+
+    timed_out: set[str] = field(default_factory=set)
+    degraded: bool = False
+
+
+class Locks(Protocol):
+    """Cuts contention on references across workers; correctness stays with PostgreSQL."""
+
+    def holding(self, references: Iterable[str]) -> AbstractContextManager[Held]: ...
+
+
+class Ledger(Protocol):
+    """The ledger rows one unit of work reads and writes."""
+
+    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, Payment]: ...
+
+    def applied_reversals(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    def add_credits(
+        self,
+        credits: Sequence[tuple[Payment, str]],
+        sources: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
+        """Ledger rows for `credits`; `sources` (provider, provider txn id) per credit are who
+        paid, as the events say."""
+
+    def settle_wallets(self, deltas: dict[int, int]) -> set[int]: ...
+
+    def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None: ...
+
+    def add_reversals(self, rows: Sequence[ReversalRow]) -> None: ...
+
+    def flag_payment(self, payment_id: int, reason: str) -> None: ...
+
+    def record_consumed(self, rows: Iterable[ConsumedRow]) -> None: ...
+
+    def record_events(self, rows: Iterable[EventRecord]) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the ledger that rolls back unless committed."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...

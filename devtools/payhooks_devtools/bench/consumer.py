@@ -1,0 +1,397 @@
+"""Consumer stage: credits/s draining a pre-filled topic of pre-initialized payments, against
+pgbench running the per-event credit transaction (same SQL, same database, same connection
+count: one per consumer process).
+
+Each repetition runs, alternating baseline and subject: pgbench -c1, 1 consumer, pgbench -c2,
+2 consumers, 1 consumer with the Redis lock off (PAYHOOKS_CONSUMER_REDIS_LOCK=false), 1 consumer
+with 1 % of events failing transiently (their payments do not exist, so they go to the retry
+topics). Every run credits the same payments from the same state (`reset_credits`). A rate is
+settled events per second, from the moment every consumer owns its partitions to the moment the
+group's committed offsets cover the main topic, so group start-up is not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import TopicPartition
+from sqlalchemy.engine import make_url
+
+from kernel.kafka_client import new_consumer, new_producer
+from kernel.settings import Settings
+from kernel.topics import ensure_topics
+from payhooks_devtools.bench.context import BenchContext
+from payhooks_devtools.bench.ledger import (
+    amount_of,
+    envelope,
+    pg_connect,
+    reset_credits,
+    seed_payments,
+)
+from payhooks_devtools.bench.stats import Figure
+from payhooks_devtools.localnet import stop_process
+from schemas.names import main_topic
+
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+PG_REFERENCES = "pg"
+BATCH_REFERENCES = "pb"
+CONSUMER_REFERENCES = "c"
+
+# The credit transaction the consumer runs per event, as the seed's credit_user did it.
+CREDIT_SQL = """\
+SELECT nextval('bench_seq') AS n \\gset
+BEGIN;
+SELECT id AS pid, wallet_id AS wid, amount AS amt FROM payments
+  WHERE reference = 'pg' || :n FOR UPDATE \\gset
+SELECT id FROM wallets WHERE id = :wid FOR UPDATE;
+INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+  VALUES ('pg' || :n, :pid, :wid, :amt, 'NGN', 'evt-pg' || :n);
+UPDATE wallets SET balance = balance + :amt, updated_at = now() WHERE id = :wid;
+UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
+  updated_at = now() WHERE id = :pid;
+INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
+  VALUES ('evt-pg' || :n, 'paystack', 'charge.success', 'pg' || :n, 'applied')
+  ON CONFLICT DO NOTHING;
+COMMIT;
+"""
+
+
+# The batched-SQL floor: the consumer's batch credit statements (payments locked in id order,
+# wallets locked in id order, the ledger rows, each wallet's total, the payments completed, the
+# processed events) for `:size` payments per transaction, the batch's references computed in
+# the server instead of sent as arrays.
+BATCH_CREDIT_SQL = """\
+SELECT nextval('bench_batch_seq') - 1 AS b \\gset
+\\set lo :b * :size
+\\set hi :lo + :size - 1
+BEGIN;
+SELECT id, wallet_id, amount, currency, state, credited FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
+  ORDER BY id FOR UPDATE;
+SELECT id FROM wallets WHERE id IN (SELECT wallet_id FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g)))
+  ORDER BY id FOR NO KEY UPDATE;
+INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
+  SELECT reference, id, wallet_id, amount, currency, 'evt-' || reference FROM payments
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
+UPDATE wallets w SET balance = w.balance + d.delta, updated_at = now()
+  FROM (SELECT wallet_id, sum(amount) AS delta FROM payments
+        WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
+        GROUP BY wallet_id) d
+  WHERE w.id = d.wallet_id;
+UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
+  updated_at = now()
+  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
+INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
+  SELECT 'evt-pb' || g, 'paystack', 'charge.success', 'pb' || g, 'applied'
+  FROM generate_series(:lo, :hi) g ORDER BY 1
+  ON CONFLICT DO NOTHING;
+COMMIT;
+"""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    events: int = 20_000
+    repetitions: int = 3
+    transient_every: int = 100  # 1 %
+    batch_size: int = 500  # the batched-SQL floor's credits per transaction (the consumer's max)
+
+
+@dataclass
+class ConsumerRuns:
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    bounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # Drained extras
+
+    def add(self, name: str, result: float | Drained) -> None:
+        if isinstance(result, Drained):
+            bound = {"lock_wait_share": round(result.lock_wait_share, 3),
+                     "cpu_us_per_credit": round(result.cpu_us_per_credit, 1),
+                     "machine_busy": round(result.machine_busy, 3)}  # fmt: skip
+            self.bounds.setdefault(name, []).append(bound)
+            result = result.rate
+        self.rates.setdefault(name, []).append(result)
+
+
+def prefill(settings: Settings, count: int, failing_every: int = 0) -> None:
+    """`count` events for payments c0.. (every `failing_every`-th for a payment that is missing)."""
+    producer = new_producer(settings, "bench", {"linger.ms": 50})
+    topic = main_topic(settings.topic_prefix)
+    for n in range(count):
+        failing = failing_every and n % failing_every == 0
+        reference = f"missing-{n}" if failing else f"{CONSUMER_REFERENCES}{n}"
+        producer.produce(topic, key=reference.encode(), value=envelope(reference, amount_of(n)))
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("Kafka did not take the pre-fill in 120 s")
+
+
+class CommittedOffsets:
+    """The group's committed offsets on the main topic, summed over partitions."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._reader = new_consumer(settings, "bench", {"group.id": settings.consumer_group})
+        self._parts = [
+            TopicPartition(main_topic(settings.topic_prefix), p)
+            for p in range(settings.topic_partitions)
+        ]
+
+    def total(self) -> int:
+        return sum(max(tp.offset, 0) for tp in self._reader.committed(self._parts, timeout=30))
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def owned_partitions(logs: list[Path]) -> int:
+    """How many partitions the consumers' logs say they own right now."""
+    owned: set[str] = set()
+    for log in logs:
+        if not log.exists():
+            continue
+        for line in log.read_text().splitlines():
+            if '"consumer.partitions_assigned"' in line:
+                owned |= set(json.loads(line)["partitions"])
+            elif '"consumer.partitions_revoked"' in line:
+                owned -= set(json.loads(line)["partitions"])
+    return len(owned)
+
+
+def start_consumers(
+    ctx: BenchContext, settings: Settings, processes: int, name: str, **env: str
+) -> tuple[list[subprocess.Popen[bytes]], list[Path]]:
+    """Start `processes` consumers and wait until together they own every partition."""
+    child_env = ctx.child_env(settings, **env)
+    logs = [ctx.workdir / f"{name}-{n}.log" for n in range(processes)]
+    procs = []
+    for log in logs:
+        with log.open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "payhooks", "consumer"],
+                    env=child_env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    wanted = settings.topic_partitions * (1 + len(settings.retry_delays))
+    deadline = time.monotonic() + 120
+    while owned_partitions(logs) < wanted:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            stop_all(procs)
+            raise RuntimeError(f"consumers did not take every partition; see {logs[0]}")
+        time.sleep(0.05)
+    return procs, logs
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()  # all at once: they leave the group together
+    for proc in procs:
+        stop_process(proc)
+
+
+@dataclass
+class Drained:
+    """One drain: its rate, and what bounds it."""
+
+    rate: float
+    lock_wait_share: float  # of the sampled consumer backends, the share waiting on a lock
+    cpu_us_per_credit: float  # the consumer processes' CPU per settled event
+    machine_busy: float  # share of all cores' time not idle during the drain (any process)
+
+
+class LockWaits(threading.Thread):
+    """Samples pg_stat_activity every 20 ms: how often the consumers' PostgreSQL backends
+    (application_name payhooks) are waiting on a row or transaction lock rather than working."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self._conn = pg_connect(database_url)
+        self._conn.autocommit = True
+        self._finished = threading.Event()
+        self.waiting = self.active = 0
+
+    def run(self) -> None:
+        with self._conn.cursor() as cur:
+            while not self._finished.wait(0.02):
+                cur.execute(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'payhooks' AND state = 'active'"
+                )
+                waiting, active = cur.fetchone() or (0, 0)
+                self.waiting += waiting
+                self.active += active
+
+    def share(self) -> float:
+        self._finished.set()
+        self.join()
+        self._conn.close()
+        return self.waiting / self.active if self.active else 0.0
+
+
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def machine_times() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> Drained:
+    """Settled events/s of `processes` consumers draining `count` pre-filled events."""
+    offsets = CommittedOffsets(settings)
+    procs, _ = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
+    waits = LockWaits(ctx.database_url)
+    try:
+        waits.start()
+        start, done_at_start, cpu_at_start = time.monotonic(), offsets.total(), cpu_seconds(procs)
+        busy_at_start, total_at_start = machine_times()
+        deadline = start + 600
+        while (done := offsets.total()) < count:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"{settings.consumer_group} stopped at {done}/{count}")
+            time.sleep(0.05)
+        elapsed, cpu = time.monotonic() - start, cpu_seconds(procs) - cpu_at_start
+        settled = max(1, done - done_at_start)
+        busy, total = machine_times()
+        machine_busy = (busy - busy_at_start) / max(1, total - total_at_start)
+        return Drained(settled / elapsed, waits.share(), 1e6 * cpu / settled, machine_busy)
+    finally:
+        if waits.is_alive():
+            waits.share()
+        stop_all(procs)
+        offsets.close()
+
+
+def pgbench(database_url: str, clients: int, transactions: int) -> float:
+    """Credits/s of pgbench running the per-event credit transaction on `clients` connections."""
+    return _pgbench(database_url, CREDIT_SQL, "bench_seq", clients, transactions)
+
+
+def pgbench_batched(database_url: str, events: int, batch_size: int) -> float:
+    """Credits/s of pgbench running the batch credit statements, `batch_size` credits per
+    transaction, on one connection: the floor of what one consumer process could do."""
+    batches = max(1, events // batch_size)
+    tps = _pgbench(database_url, BATCH_CREDIT_SQL, "bench_batch_seq", 1, batches, size=batch_size)
+    return tps * batch_size
+
+
+def _pgbench(
+    database_url: str,
+    script_text: str,
+    sequence: str,
+    clients: int,
+    transactions: int,
+    **variables: int,
+) -> float:
+    url = make_url(database_url)
+    with pg_connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER SEQUENCE {sequence} RESTART WITH 1")
+    conn.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(script_text)
+    command = [PGBENCH, "-n", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432)]
+    command += ["-U", url.username or "postgres", "-c", str(clients), "-j", str(clients)]
+    command += [f"--define={name}={value}" for name, value in variables.items()]
+    command += ["-t", str(transactions // clients), "-f", script.name, url.database or ""]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    Path(script.name).unlink()
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    if match is None:
+        raise RuntimeError(f"pgbench gave no rate: {out.strip()[-300:]}")
+    return float(match.group(1))
+
+
+def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRuns:
+    count = config.events
+    ctx.progress(f"consumer: {count} payments for pgbench and the consumers, pre-filled topic…")
+    with pg_connect(ctx.database_url) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_seq")
+        cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_batch_seq")
+    conn.close()
+    seed_payments(ctx.database_url, PG_REFERENCES, count + 1)
+    seed_payments(ctx.database_url, BATCH_REFERENCES, count)
+    seed_payments(ctx.database_url, CONSUMER_REFERENCES, count)
+    clean = ctx.stage_settings("c")
+    ensure_topics(clean)
+    prefill(clean, count)
+    runs = ConsumerRuns()
+    for repetition in range(config.repetitions):
+        ctx.progress(f"consumer: repetition {repetition + 1}/{config.repetitions}")
+        _repetition(ctx, config, clean, repetition, runs)
+    return runs
+
+
+def _repetition(
+    ctx: BenchContext, config: ConsumerConfig, clean: Settings, rep: int, runs: ConsumerRuns
+) -> None:
+    count = config.events
+
+    def fresh_group(name: str) -> Settings:
+        return clean.model_copy(update={"consumer_group": f"{clean.topic_prefix}-{name}-{rep}"})
+
+    def measure(name: str, run: Callable[[], float | Drained]) -> None:
+        for references in (PG_REFERENCES, BATCH_REFERENCES, CONSUMER_REFERENCES):
+            reset_credits(ctx.database_url, references)
+        runs.add(name, run())
+        bound = runs.bounds[name][-1] if name in runs.bounds else ""
+        ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s  {bound}")
+
+    measure("pgbench -c1", lambda: pgbench(ctx.database_url, 1, count))
+    measure("1 consumer", lambda: drain(ctx, fresh_group("one"), 1, count))
+    measure(
+        "pgbench batched",
+        lambda: pgbench_batched(ctx.database_url, count, config.batch_size),
+    )
+    measure("pgbench -c2", lambda: pgbench(ctx.database_url, 2, count))
+    measure("2 consumers", lambda: drain(ctx, fresh_group("two"), 2, count))
+    measure(
+        "1 consumer, lock off",
+        lambda: drain(ctx, fresh_group("nolock"), 1, count, PAYHOOKS_CONSUMER_REDIS_LOCK="false"),
+    )
+    transient = ctx.stage_settings(f"t{rep}")  # fresh retry topics: no earlier retries in them
+    ensure_topics(transient)
+    prefill(transient, count, config.transient_every)
+    measure("1 consumer, 1% transient", lambda: drain(ctx, transient, 1, count))
+
+
+def consumer_figures(runs: ConsumerRuns, batch_size: int) -> list[Figure]:
+    r = {name: tuple(rates) for name, rates in runs.rates.items()}
+    return [
+        Figure("consumer", "Consumer credits/s, 1 process", "/s", "1 consumer", r["1 consumer"],
+               "pgbench -c1", r["pgbench -c1"], target=1.0),
+        Figure("consumer", "Consumer credits/s, 1 process vs the batched-SQL floor", "/s",
+               "1 consumer", r["1 consumer"], f"pgbench {batch_size}/txn",
+               r["pgbench batched"], target=0.5),
+        Figure("consumer", "Consumer credits/s, 2 processes", "/s", "2 consumers",
+               r["2 consumers"], "pgbench -c2", r["pgbench -c2"], target=1.0),
+        Figure("consumer", "Consumer scaling: 2 processes vs 1", "/s", "2 consumers",
+               r["2 consumers"], "1 consumer", r["1 consumer"], target=1.0,
+               extra={"bounds_2_consumers": runs.bounds.get("2 consumers", []),
+                      "bounds_1_consumer": runs.bounds.get("1 consumer", [])}),
+        Figure("consumer", "Retry path: 1% transient vs 0%", "/s", "1% transient",
+               r["1 consumer, 1% transient"], "0%", r["1 consumer"], target=0.95),
+        Figure("consumer", "Lock cost: Redis lock on vs off", "/s", "lock on", r["1 consumer"],
+               "lock off", r["1 consumer, lock off"], target=0.9),
+    ]  # fmt: skip

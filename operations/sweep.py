@@ -1,0 +1,275 @@
+"""`payhooks sweep`: payments nobody heard back about, settled by asking their provider.
+
+A payment still `processing` after `--older-than` (its webhook was lost, the endpoint was down for
+longer than the provider retries, …) is looked up at its provider's verify API:
+- paid → a sweep claim is published to `<prefix>.webhooks`, keyed by the reference, like any
+  webhook. The consumer asks the provider again before it credits (schemas/sweep.py): one credit
+  path, the same exactly-once keys; two sweeps publishing the same claim credit once.
+- failed, unknown to the provider, or still unpaid past `--expire-after` (abandoned past the
+  provider's expiry) → the payment is marked `failed`, guarded in SQL (`state = 'processing' AND
+  NOT credited`), so a credit that lands first always wins.
+- still unpaid within the expiry, or the provider does not answer → left for the next pass.
+
+The decision is a pure function (`decide`); the SQL, the provider API and Kafka are ports.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+import structlog
+from confluent_kafka import KafkaError, Message
+from prometheus_client import Counter as Counter_
+from sqlalchemy import Engine, select, true, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from kernel.db.engine import make_session_factory
+from kernel.db.tables import Payment, ProcessedEvent
+from kernel.kafka_client import new_producer
+from kernel.provider_verify import HttpProviderVerifier, ProviderUnreachable, ProviderVerifier
+from kernel.settings import Settings
+from schemas.envelope import WebhookEnvelope
+from schemas.names import main_topic
+from schemas.providers.base import deterministic_event_id
+from schemas.providers.confirm import Confirmation, ConfirmedStatus
+from schemas.sweep import SWEEP_EVENT_TYPE, SweepClaim, sweep_envelope
+
+log = structlog.get_logger("payhooks.sweep")
+
+SWEPT = Counter_(
+    "payhooks_sweep_payments_total",
+    "Stale payments a sweep pass looked at, by outcome (claimed, failed, waiting, unreachable).",
+    ["outcome"],
+)
+PASSES = Counter_(
+    "payhooks_sweep_passes_total", "Sweep passes, by result (ok, failed).", ["result"]
+)
+
+
+class SweepOutcome(StrEnum):
+    CLAIMED = "claimed"  # paid at the provider: a claim went to the consumer
+    FAILED = "failed"  # the provider refused it, does not know it, or it expired unpaid
+    WAITING = "waiting"  # unpaid, still within the provider's expiry
+    UNREACHABLE = "unreachable"  # the provider did not answer; next pass
+
+
+@dataclass(frozen=True, slots=True)
+class StalePayment:
+    id: int
+    reference: str
+    provider: str
+    amount: int
+    currency: str
+    created_at: datetime
+    provider_txn_id: str | None
+
+
+def decide(
+    payment: StalePayment, confirmation: Confirmation | None, *, now: datetime, expire_after: float
+) -> SweepOutcome:
+    """What one pass does with one stale payment, given the provider's answer (None: none)."""
+    if confirmation is None:
+        return SweepOutcome.UNREACHABLE
+    if confirmation.status is ConfirmedStatus.SUCCEEDED:
+        return SweepOutcome.CLAIMED
+    if confirmation.status in (ConfirmedStatus.FAILED, ConfirmedStatus.NOT_FOUND):
+        return SweepOutcome.FAILED
+    expired = now - payment.created_at >= timedelta(seconds=expire_after)
+    return SweepOutcome.FAILED if expired else SweepOutcome.WAITING
+
+
+class SweepLedger(Protocol):
+    def stale(self, older_than: float, limit: int) -> list[StalePayment]: ...
+
+    def mark_failed(self, payment_id: int, reason: str) -> bool: ...
+
+
+class SqlSweepLedger:
+    """`only`: restrict the sweep to these references (the demo sweeps its own payments only)."""
+
+    def __init__(self, sessions: sessionmaker[Session], only: frozenset[str] | None = None) -> None:
+        self._sessions = sessions
+        self._only = only
+
+    def stale(self, older_than: float, limit: int) -> list[StalePayment]:
+        """Processing for longer than `older_than` seconds, not flagged, and not already
+        decided by the consumer from an earlier sweep's claim; oldest first."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Payment)
+                .where(
+                    Payment.state == "processing",
+                    Payment.credited.is_(False),
+                    Payment.flag_reason.is_(None),
+                    Payment.updated_at < cutoff,
+                    Payment.reference.in_(self._only) if self._only is not None else true(),
+                )
+                .order_by(Payment.updated_at, Payment.id)
+                .limit(limit)
+            ).all()
+            claimed = set(
+                session.scalars(
+                    select(ProcessedEvent.event_id).where(
+                        ProcessedEvent.event_id.in_(
+                            [_claim_id(p.provider, p.reference) for p in rows]
+                        )
+                    )
+                ).all()
+            )
+        return [
+            StalePayment(
+                p.id, p.reference, p.provider, p.amount, p.currency, p.created_at, p.provider_txn_id
+            )
+            for p in rows
+            if _claim_id(p.provider, p.reference) not in claimed
+        ]
+
+    def mark_failed(self, payment_id: int, reason: str) -> bool:
+        with self._sessions() as session:
+            done = session.execute(
+                update(Payment)
+                .where(
+                    Payment.id == payment_id,
+                    Payment.state == "processing",
+                    Payment.credited.is_(False),
+                )
+                .values(state="failed", flag_reason=reason[:1000])
+                .returning(Payment.id)
+            ).first()
+            session.commit()
+        return done is not None
+
+
+def _claim_id(provider: str, reference: str) -> str:
+    return deterministic_event_id(provider, SWEEP_EVENT_TYPE, reference)
+
+
+Publish = Callable[[Sequence[WebhookEnvelope]], None]
+
+
+@dataclass
+class Sweeper:
+    ledger: SweepLedger
+    verifier: ProviderVerifier
+    publish: Publish  # durable (acknowledged by Kafka) when it returns; raises otherwise
+    older_than: float
+    expire_after: float
+    batch_size: int = 500
+
+    def sweep_once(self) -> Counter[str]:
+        """One pass; the count of each outcome."""
+        counts: Counter[str] = Counter()
+        claims: list[WebhookEnvelope] = []
+        now = datetime.now(UTC)
+        for payment in self.ledger.stale(self.older_than, self.batch_size):
+            outcome, claim = self._one(payment, now)
+            counts[outcome.value] += 1
+            SWEPT.labels(outcome.value).inc()
+            if claim is not None:
+                claims.append(claim)
+        if claims:
+            self.publish(claims)
+        log.info("sweep.pass", **dict(sorted(counts.items())))
+        return counts
+
+    def _one(
+        self, payment: StalePayment, now: datetime
+    ) -> tuple[SweepOutcome, WebhookEnvelope | None]:
+        fields = {"reference": payment.reference, "provider": payment.provider}
+        try:
+            confirmation: Confirmation | None = self.verifier.confirm(
+                payment.provider, payment.reference, transaction_id=payment.provider_txn_id
+            )
+        except ProviderUnreachable as exc:
+            log.warning("sweep.provider_unreachable", error=str(exc), **fields)
+            confirmation = None
+        outcome = decide(payment, confirmation, now=now, expire_after=self.expire_after)
+        if outcome is SweepOutcome.CLAIMED and confirmation is not None:
+            log.info("sweep.claimed", **fields)
+            return outcome, sweep_envelope(payment.provider, _claim(payment, confirmation, now))
+        if outcome is SweepOutcome.FAILED and confirmation is not None:
+            reason = f"sweep: {payment.provider} says {confirmation.status}"
+            reason += f" ({confirmation.provider_status})" if confirmation.provider_status else ""
+            if self.ledger.mark_failed(payment.id, reason):
+                log.info("sweep.failed", reason=reason, **fields)
+        return outcome, None
+
+    def run(self, stop: threading.Event, period: float) -> None:
+        """Pass after pass until `stop` is set; a pass that fails is logged and retried."""
+        while not stop.is_set():
+            try:
+                self.sweep_once()
+                PASSES.labels("ok").inc()
+            except Exception as exc:  # noqa: BLE001 - a loop that must outlive one bad pass
+                PASSES.labels("failed").inc()
+                log.error("sweep.pass_failed", error_class=type(exc).__name__, error=str(exc))
+            stop.wait(period)
+
+
+def _claim(payment: StalePayment, confirmation: Confirmation, now: datetime) -> SweepClaim:
+    """What the provider confirmed (the consumer compares it with the payment again)."""
+    return SweepClaim(
+        reference=payment.reference,
+        amount=confirmation.amount if confirmation.amount is not None else 0,
+        currency=confirmation.currency or payment.currency,
+        transaction_id=confirmation.transaction_id,
+        swept_at=now,
+    )
+
+
+def kafka_publisher(settings: Settings, topic: str) -> tuple[Publish, Callable[[], None]]:
+    """Publish claims with an idempotent producer and wait for every delivery report."""
+
+    producer = new_producer(
+        settings, "sweep", {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+    )
+
+    def publish(claims: Sequence[WebhookEnvelope]) -> None:
+        errors: list[str] = []
+
+        def report(error: KafkaError | None, _: Message) -> None:
+            if error is not None:
+                errors.append(error.str())
+
+        for claim in claims:
+            producer.produce(
+                topic, key=claim.reference.encode(), value=claim.to_bytes(), on_delivery=report
+            )
+        left = producer.flush(30)
+        if errors or left:
+            raise RuntimeError(
+                f"Kafka did not take {len(errors) + left} sweep claim(s): {errors[:1]}"
+            )
+
+    def flush() -> None:
+        producer.flush(10)
+
+    return publish, flush
+
+
+def build_sweeper(settings: Settings, engine: Engine) -> tuple[Sweeper, Callable[[], None]]:
+    """The composition root of `payhooks sweep`: SQL ledger, HTTP verifier, Kafka publisher."""
+
+    verifier = HttpProviderVerifier(settings)
+    publish, flush = kafka_publisher(settings, main_topic(settings.topic_prefix))
+    sweeper = Sweeper(
+        SqlSweepLedger(make_session_factory(engine)),
+        verifier,
+        publish,
+        older_than=settings.sweep_older_than,
+        expire_after=settings.sweep_expire_after,
+        batch_size=settings.sweep_batch_size,
+    )
+
+    def close() -> None:
+        flush()
+        verifier.close()
+
+    return sweeper, close

@@ -1,0 +1,25 @@
+"""The gateway's composition root for uvicorn:
+`uvicorn --factory producer_gateway.entrypoints.asgi:create_app`.
+
+uvicorn workers are fresh processes, so each builds its settings from the environment. One worker
+serves its own metrics listener; several add theirs up on the CLI's (kernel/metrics_listener.py).
+"""
+
+from __future__ import annotations
+
+from kernel.logs import configure_logging
+from kernel.metrics_listener import multiprocess_mode, serve_metrics
+from kernel.settings import Settings
+from producer_gateway.bootstrap import bootstrap
+from producer_gateway.entrypoints.app import build_app
+
+
+def create_app() -> object:
+    """uvicorn factory (`--factory`): settings from the environment, one gateway per process."""
+    settings = Settings()
+    configure_logging(settings.log_format)
+    gateway = bootstrap(settings)
+    port = settings.gateway_metrics_port
+    if port is not None and not multiprocess_mode():
+        serve_metrics(settings.metrics_host, port, gateway.metrics.registry)
+    return build_app(gateway)

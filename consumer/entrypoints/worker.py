@@ -20,11 +20,9 @@ from consumer.bootstrap import CreditApp
 from consumer.domain.errors import ProviderMismatch
 from consumer.domain.records import Delivery, gate, next_offsets
 from consumer.entrypoints.probes import Health
-from consumer.service_layer.batch import Result
+from consumer.service_layer.batch import Outcome, Result
 
 log = structlog.get_logger("payhooks.consumer")
-
-_EVENT_NAMES = {"retry": "retry.scheduled", "dlq": "dlq.published"}
 
 
 def now_ms() -> int:
@@ -66,13 +64,13 @@ def log_result(result: Result) -> None:
             METRICS.negative_wallets.inc()
             log.warning("reversal.wallet_negative")
         if result.handoff is None:
-            log.info(f"credit.{result.outcome}", reason=result.reason or None)
+            log.info(result.outcome.log_event, reason=result.reason or None)
             return
         error = {"error_class": type(result.error).__name__, "error": str(result.error)}
-        if result.outcome == "rejected":
-            log.warning("credit.rejected", reason=result.reason)
-        name = _EVENT_NAMES.get(result.outcome, "dlq.published")
-        log.warning(name, to_topic=result.handoff.topic, **error)
+        if result.outcome is Outcome.REJECTED:  # its own line, then where it went
+            log.warning(Outcome.REJECTED.log_event, reason=result.reason)
+        handed_to = Outcome.RETRY if result.outcome is Outcome.RETRY else Outcome.DLQ
+        log.warning(handed_to.log_event, to_topic=result.handoff.topic, **error)
 
 
 def _no_fault(_point: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import ConsumerError, PoisonMessage
@@ -28,12 +29,44 @@ from schemas.names import dlq_topic, retry_attempt_of, retry_topic
 from schemas.sweep import is_sweep_claim
 
 
+class Outcome(StrEnum):
+    """What became of one record (also the `outcome` label of its metric)."""
+
+    APPLIED = "applied"
+    REVERSED = "reversed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    RETRY = "retry"
+    DLQ = "dlq"
+
+    @property
+    def log_event(self) -> str:
+        """The fixed, greppable name of the record's canonical log line."""
+        return _LOG_EVENTS[self]
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> Outcome:
+        return cls(verdict.value)
+
+
+_LOG_EVENTS = {
+    Outcome.APPLIED: "credit.applied",
+    Outcome.REVERSED: "credit.reversed",
+    Outcome.DUPLICATE: "credit.duplicate",
+    Outcome.IGNORED: "credit.ignored",
+    Outcome.REJECTED: "credit.rejected",
+    Outcome.RETRY: "retry.scheduled",
+    Outcome.DLQ: "dlq.published",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What became of one record; `outcome` names its log line (`credit.<outcome>`, …)."""
+    """What became of one record; `outcome.log_event` names its log line."""
 
     delivery: Delivery
-    outcome: str  # applied | reversed | duplicate | ignored | rejected | retry | dlq
+    outcome: Outcome
     event_id: str | None
     reference: str | None
     reason: str = ""
@@ -116,7 +149,7 @@ class BatchHandler:
         if outcome.error is None and outcome.verdict is not None:
             return Result(
                 delivery,
-                outcome.verdict.value,
+                Outcome.of(outcome.verdict),
                 item.event.event_id,
                 item.event.reference,
                 outcome.reason,
@@ -136,10 +169,10 @@ class BatchHandler:
         attempt = _attempt_of(self.prefix, delivery.topic)
         decision = self.policy.decide(attempt, error, now_ms)
         if isinstance(decision, DeadLetter):
-            topic, not_before, outcome = dlq_topic(self.prefix), now_ms, "dlq"
+            topic, not_before, outcome = dlq_topic(self.prefix), now_ms, Outcome.DLQ
         else:
             topic = retry_topic(self.prefix, decision.retry_number)
-            not_before, outcome = decision.not_before_ms, "retry"
+            not_before, outcome = decision.not_before_ms, Outcome.RETRY
         headers = handoff_headers(
             delivery,
             group=self.group,
@@ -150,7 +183,7 @@ class BatchHandler:
         )
         return Result(
             delivery,
-            "rejected" if verdict is Verdict.REJECT else outcome,
+            Outcome.REJECTED if verdict is Verdict.REJECT else outcome,
             item.event.event_id if item else None,
             item.event.reference if item else None,
             decision.reason if isinstance(decision, DeadLetter) else str(error),

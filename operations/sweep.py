@@ -38,6 +38,7 @@ from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
 from schemas.providers.base import deterministic_event_id
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
+from schemas.states import PaymentState
 from schemas.sweep import SWEEP_EVENT_TYPE, SweepClaim, sweep_envelope
 
 log = structlog.get_logger("payhooks.sweep")
@@ -105,7 +106,7 @@ class SqlSweepLedger:
             rows = session.scalars(
                 select(Payment)
                 .where(
-                    Payment.state == "processing",
+                    Payment.state == PaymentState.PROCESSING,
                     Payment.credited.is_(False),
                     Payment.flag_reason.is_(None),
                     Payment.updated_at < cutoff,
@@ -137,10 +138,10 @@ class SqlSweepLedger:
                 update(Payment)
                 .where(
                     Payment.id == payment_id,
-                    Payment.state == "processing",
+                    Payment.state == PaymentState.PROCESSING,
                     Payment.credited.is_(False),
                 )
-                .values(state="failed", flag_reason=reason[:1000])
+                .values(state=PaymentState.FAILED, flag_reason=reason[:1000])
                 .returning(Payment.id)
             ).first()
             session.commit()

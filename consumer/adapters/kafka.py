@@ -34,9 +34,10 @@ from confluent_kafka import (
 from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBounds
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
-from consumer.domain.records import Delivery, HandOff, decode_headers
+from consumer.domain.records import Delivery, HandOff
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import Settings
+from schemas.headers import decode_headers
 
 log = structlog.get_logger("payhooks.consumer")
 

@@ -9,34 +9,11 @@ the consumer loop exit; what cannot be read is dead-lettered as poison by the ba
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from schemas import headers as h
-
-_EPOCH_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits; 15 digits of ms is year 33658
-MAX_HEADER_CHARS = 1000
-
-
-def decode_headers(pairs: Iterable[tuple[object, object]]) -> dict[str, str]:
-    """A consumed record's headers as text: invalid UTF-8 becomes U+FFFD, long values are cut,
-    the last value of a repeated name wins. Never raises."""
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        headers[_text(name)[:MAX_HEADER_CHARS]] = _text(value)[:MAX_HEADER_CHARS]
-    return headers
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else ""
-
-
-def epoch_ms(text: str | None) -> int | None:
-    """An epoch-ms header value, or None when it is not one (non-ASCII digits, 5,000 digits…)."""
-    return int(text) if text is not None and _EPOCH_MS.fullmatch(text) else None
+from schemas.headers import epoch_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,22 +52,19 @@ def handoff_headers(
     now_ms: int,
     error: BaseException,
 ) -> tuple[tuple[str, bytes], ...]:
-    """The contract's headers; the original-* and first-failed-at survive every hop."""
-    seen = delivery.headers
-    values = {
-        h.ATTEMPT: str(attempts_made),
-        h.NOT_BEFORE: str(not_before_ms),
-        h.FIRST_FAILED_AT: seen.get(h.FIRST_FAILED_AT) or str(now_ms),
-        h.ORIGINAL_TOPIC: seen.get(h.ORIGINAL_TOPIC) or delivery.topic,
-        h.ORIGINAL_PARTITION: seen.get(h.ORIGINAL_PARTITION) or str(delivery.partition),
-        h.ORIGINAL_OFFSET: seen.get(h.ORIGINAL_OFFSET) or str(delivery.offset),
-        h.ORIGINAL_TIMESTAMP: seen.get(h.ORIGINAL_TIMESTAMP) or str(delivery.timestamp_ms),
-        h.GROUP: group,
-        h.ERROR_CLASS: type(error).__name__,
-        h.ERROR_MESSAGE: str(error)[:1000],
-    }
-    # "replace": a message quoting a record's lone surrogate must not fail the hand-off.
-    return tuple((name, value.encode("utf-8", "replace")) for name, value in values.items())
+    """The contract's headers for handing `delivery` off (built in `schemas.headers`)."""
+    return h.handoff_headers(
+        delivery.headers,
+        topic=delivery.topic,
+        partition=delivery.partition,
+        offset=delivery.offset,
+        timestamp_ms=delivery.timestamp_ms,
+        group=group,
+        attempts_made=attempts_made,
+        not_before_ms=not_before_ms,
+        now_ms=now_ms,
+        error=error,
+    )
 
 
 @dataclass(frozen=True, slots=True)

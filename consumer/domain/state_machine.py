@@ -3,19 +3,10 @@ back: completed → partially_refunded → refunded, and → charged_back from a
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from consumer.domain.errors import IllegalTransition
+from schemas.states import PaymentState
 
-
-class PaymentState(StrEnum):
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    CHARGED_BACK = "charged_back"
+__all__ = ["PaymentState", "can_transition", "path_to", "transition"]
 
 
 _ALLOWED: dict[PaymentState, frozenset[PaymentState]] = {

@@ -41,6 +41,7 @@ from kernel.db.tables import Payment
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES, ProviderEvent
+from schemas.reverify import NotReverifiable, reverified_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +80,12 @@ def credit_item(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> CreditIt
 
 
 def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> ProviderEvent:
-    """Re-verify the stored raw body and derive the event from it, never from envelope fields."""
-    scheme = SCHEMES.get(envelope.provider)
-    if scheme is None:
-        raise PoisonMessage(f"unknown provider {envelope.provider!r}")
-    body = envelope.body_bytes
-    if not scheme.body_signed(envelope.signature_headers):
-        raise PoisonMessage(
-            f"{envelope.provider} event carries no body signature (hash-only); "
-            "it needs confirmation with the provider"
-        )
+    """Re-verify the stored raw body and derive the event from it, never from envelope fields;
+    what cannot be verified again (hash-only schemes included) is poison."""
     try:
-        scheme.verify(body, envelope.signature_headers, secrets, now=0, tolerance_seconds=None)
-        return scheme.parse(body, envelope.signature_headers)
-    except ContractError as exc:
-        raise PoisonMessage(f"stored webhook fails re-verification: {exc}") from exc
+        return reverified_event(envelope, secrets)
+    except NotReverifiable as exc:
+        raise PoisonMessage(str(exc)) from exc
 
 
 def _view(payment: Payment) -> PaymentView:

@@ -24,16 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PAYMENT_STATES = (
-    "pending",
-    "processing",
-    "completed",
-    "failed",
-    "partially_refunded",
-    "refunded",
-    "charged_back",
-)
-CREDITED_STATES = ("completed", "partially_refunded", "refunded", "charged_back")
+from schemas.states import CREDITED_STATES as CREDITED
+from schemas.states import PaymentState
+
+PAYMENT_STATES = tuple(state.value for state in PaymentState)
+CREDITED_STATES = tuple(state.value for state in PaymentState if state in CREDITED)
 REVERSAL_KINDS = ("refund", "chargeback")
 
 
@@ -130,7 +125,9 @@ class Payment(Base):
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(320))
-    state: Mapped[str] = mapped_column(String(32), default="pending", server_default="pending")
+    state: Mapped[str] = mapped_column(
+        String(32), default=PaymentState.PENDING.value, server_default=PaymentState.PENDING.value
+    )
     credited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     client: Mapped[str | None] = mapped_column(String(64))  # the API client that asked for it
     idempotency_key: Mapped[str | None] = mapped_column(String(255))

@@ -21,6 +21,7 @@ from schemas import headers as h
 from schemas.envelope import SECRET_HEADERS, WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES
+from schemas.reverify import NotReverifiable, reverified_event
 
 Position = tuple[int, int]
 """(partition, offset) of a record in the DLQ topic."""
@@ -105,8 +106,7 @@ class DeadLetter:
 
     @property
     def attempts(self) -> int | None:
-        raw = self.headers.get(h.ATTEMPT, "")
-        return int(raw) if raw.isdigit() else None
+        return h.epoch_ms(self.headers.get(h.ATTEMPT))  # a bounded digit string
 
 
 def decode_record(
@@ -131,16 +131,10 @@ def decode_record(
         dead_lettered_at=datetime.fromtimestamp(timestamp_ms / 1000, UTC),
         key=key.decode(errors="replace") if key is not None else None,
         value=value or b"",
-        headers={name: _text(raw) for name, raw in headers},
+        headers=h.decode_headers(headers),
         envelope=envelope,
         decode_error=decode_error,
     )
-
-
-def _text(raw: str | bytes | None) -> str:
-    if isinstance(raw, str):
-        return raw
-    return (raw or b"").decode(errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,29 +193,21 @@ class ReplayDecision:
 SecretsFor = Callable[[str], Sequence[bytes]]
 
 
-def verification_problem(letter: DeadLetter, secrets_for: SecretsFor, now: float) -> str | None:
+def verification_problem(letter: DeadLetter, secrets_for: SecretsFor) -> str | None:
     """Why this record must not be replayed, or None when its stored body verifies and parses."""
     envelope = letter.envelope
     if envelope is None:
         return f"unreadable record ({letter.decode_error}); fix the producer, it cannot be replayed"
-    scheme = SCHEMES.get(envelope.provider)
-    if scheme is None:
+    if envelope.provider not in SCHEMES:
         return f"unknown provider {envelope.provider!r}"
     secrets = secrets_for(envelope.provider)
     if not secrets:
         return f"no {envelope.provider} secret is configured here, so the body cannot be verified"
     try:
-        body = envelope.body_bytes
-        if scheme.body_signed(envelope.signature_headers):
-            scheme.verify(
-                body, envelope.signature_headers, secrets, now=now, tolerance_seconds=None
-            )
-        # else hash-only: nothing to re-verify; the consumer confirms it with the provider.
-        scheme.parse(body, envelope.signature_headers)
-    except ContractError as exc:
-        return f"stored body fails re-verification: {exc}"
-    except ValueError as exc:  # raw_body is not base64
-        return f"stored raw_body is not base64: {exc}"
+        # hash-only schemes: nothing to re-verify; the consumer confirms them with the provider.
+        reverified_event(envelope, secrets, hash_only_ok=True)
+    except NotReverifiable as exc:
+        return str(exc)
     return None
 
 
@@ -229,7 +215,6 @@ def plan_replay(
     letters: Iterable[DeadLetter],
     already_replayed: set[Position],
     secrets_for: SecretsFor,
-    now: float,
 ) -> list[ReplayDecision]:
     """Each selected record's fate: replay it, skip it (replayed before), or refuse it (why)."""
     decisions = []
@@ -237,7 +222,7 @@ def plan_replay(
         if letter.position in already_replayed:
             decisions.append(ReplayDecision(letter, Verdict.ALREADY_REPLAYED))
             continue
-        problem = verification_problem(letter, secrets_for, now)
+        problem = verification_problem(letter, secrets_for)
         if problem is None:
             decisions.append(ReplayDecision(letter, Verdict.REPLAY))
         else:
@@ -246,25 +231,13 @@ def plan_replay(
 
 
 def replay_headers(letter: DeadLetter, now_ms: int) -> list[tuple[str, str]]:
-    """Headers of the record a replay puts on retry topic 1: due now, lineage kept."""
-    kept = (
-        h.ORIGINAL_TOPIC,
-        h.ORIGINAL_PARTITION,
-        h.ORIGINAL_OFFSET,
-        h.ORIGINAL_TIMESTAMP,
-        h.GROUP,
+    """Headers of the record a replay puts on retry topic 1 (built in `schemas.headers`)."""
+    return h.replay_headers(
+        letter.headers,
+        dead_lettered_at_ms=int(letter.dead_lettered_at.timestamp() * 1000),
+        replayed_from=format_position(letter.position),
+        now_ms=now_ms,
     )
-    first_failed = letter.headers.get(h.FIRST_FAILED_AT) or str(
-        int(letter.dead_lettered_at.timestamp() * 1000)
-    )
-    headers = [
-        (h.ATTEMPT, "1"),
-        (h.NOT_BEFORE, str(now_ms)),
-        (h.FIRST_FAILED_AT, first_failed),
-        (h.REPLAYED_FROM_DLQ_OFFSET, format_position(letter.position)),
-    ]
-    headers += [(name, letter.headers[name]) for name in kept if name in letter.headers]
-    return headers
 
 
 @dataclass(slots=True)

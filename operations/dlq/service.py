@@ -8,7 +8,6 @@ replays those records again next time; the consumer's idempotent credit absorbs 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,7 +138,7 @@ def replay_dead_letters(
 
 
 def _plan(ports: ReplayPorts, letters: Sequence[DeadLetter]) -> list[ReplayDecision]:
-    return plan_replay(letters, ports.ledger.replayed_positions(), ports.secrets_for, time.time())
+    return plan_replay(letters, ports.ledger.replayed_positions(), ports.secrets_for)
 
 
 def _count(decisions: Sequence[ReplayDecision]) -> ReplaySummary:

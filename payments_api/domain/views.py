@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from schemas.states import PaymentState
+
 
 class PaymentCreated(BaseModel):
     """201 of POST /payments (replayed as stored for the same Idempotency-Key and body)."""
@@ -24,10 +26,7 @@ class PaymentView(BaseModel):
     """GET /payments/{reference}."""
 
     reference: str
-    state: str = Field(
-        description="pending, processing, completed, failed, partially_refunded, refunded, "
-        "charged_back"
-    )
+    state: str = Field(description=", ".join(PaymentState))
     credited: bool
     refunded_amount: int = Field(description="refunds and lost disputes so far, minor units")
     user_id: str

@@ -34,6 +34,7 @@ from payments_api.domain.payments import (
     new_reference,
 )
 from payments_api.service_layer.payments import create_payment
+from schemas.states import PaymentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,7 @@ def finish(
             select(Payment).where(Payment.id == started.payment_id).with_for_update()
         ).one()
         # Only from `pending`: a success webhook may have completed the payment already.
-        if payment.state == "pending":
+        if payment.state == PaymentState.PENDING:
             payment.state = payment_state_after(outcome)
         if isinstance(outcome, str):
             payment.authorization_url = outcome
@@ -206,13 +207,13 @@ def finish(
     return response
 
 
-def payment_state_after(outcome: str | ProviderError) -> str:
+def payment_state_after(outcome: str | ProviderError) -> PaymentState:
     """Unknown is not failed: only a definite refusal fails the payment. When the provider may
     have initialized it (timeout, 5xx, lost connection), it stays `processing` so a later success
     webhook credits it; the sweep settles the ones that never hear back."""
     if isinstance(outcome, str | ProviderOutcomeUnknown):
-        return "processing"
-    return "failed"
+        return PaymentState.PROCESSING
+    return PaymentState.FAILED
 
 
 def _provider_failure(payment: Payment, outcome: ProviderError) -> StoredResponse:

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from kernel.db.tables import Payment, User, Wallet
+from schemas.states import PaymentState
 
 
 def wallet_for(session: Session, external_user_id: str, currency: str) -> Wallet:
@@ -48,7 +49,7 @@ def create_payment(
         currency=currency,
         provider=provider,
         email=email,
-        state="pending",
+        state=PaymentState.PENDING,
         idempotency_key=idempotency_key,
         client=client,
         payment_metadata=metadata,

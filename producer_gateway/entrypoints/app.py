@@ -71,14 +71,15 @@ async def receive_webhook(request: Request) -> Response:
     raw_body = await _bounded_body(gateway, request, provider)
     if isinstance(raw_body, Response):
         return raw_body
-    received_at = datetime.now(UTC)
+    now = gateway.clock()  # the one clock: the signature window and received_at agree
+    received_at = datetime.fromtimestamp(now, UTC)
     try:
         envelope = verify_and_normalize(
             scheme,
             raw_body,
             request.headers,
             configured.secrets,
-            now=gateway.clock(),
+            now=now,
             tolerance_seconds=settings.signature_tolerance_seconds,
             received_at=received_at,
             body_signature_required=configured.body_signature_required,

@@ -72,7 +72,7 @@ def test_filters_match_reference_provider_error_and_window() -> None:
 def test_unreadable_record_is_kept_and_refused() -> None:
     poison = decode_record(0, 5, 0, key=None, value=b"\xff", headers=[])
 
-    (decision,) = plan_replay([poison], set(), secrets, now=0)
+    (decision,) = plan_replay([poison], set(), secrets)
 
     assert poison.envelope is None
     assert decision.verdict is Verdict.REFUSED
@@ -93,8 +93,8 @@ def test_tampered_body_or_missing_secret_is_refused() -> None:
         envelope=genuine.envelope.model_copy(update={"raw_body": forged_body}),
     )
 
-    decisions = plan_replay([genuine, forged], set(), secrets, now=0)
-    no_secret = plan_replay([genuine], set(), lambda _: (), now=0)
+    decisions = plan_replay([genuine, forged], set(), secrets)
+    no_secret = plan_replay([genuine], set(), lambda _: ())
 
     assert [d.verdict for d in decisions] == [Verdict.REPLAY, Verdict.REFUSED]
     assert "fails re-verification" in decisions[1].reason
@@ -105,9 +105,9 @@ def test_tampered_body_or_missing_secret_is_refused() -> None:
 def test_replaying_anything_twice_replays_nothing_the_second_time(offsets: set[int]) -> None:
     letters = [letter(f"ref-{n}", n) for n in sorted(offsets)]
 
-    first = plan_replay(letters, set(), secrets, now=0)
+    first = plan_replay(letters, set(), secrets)
     replayed = {d.letter.position for d in first if d.verdict is Verdict.REPLAY}
-    second = plan_replay(letters, replayed, secrets, now=0)
+    second = plan_replay(letters, replayed, secrets)
 
     assert replayed == {(0, n) for n in offsets}
     assert all(d.verdict is Verdict.ALREADY_REPLAYED for d in second)

@@ -10,12 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumer.domain.errors import ConsumerError, PoisonMessage
-from consumer.domain.records import Delivery, DuePolicy, decode_headers, gate, handoff_headers
+from consumer.domain.records import Delivery, DuePolicy, gate, handoff_headers
 from consumer.domain.retry_policy import RetryPolicy
 from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.credit import CreditItem
 from consumer.service_layer.settle import Settler
 from schemas import headers as h
+from schemas.headers import decode_headers
 from tests.helpers import paystack_envelope_bytes
 
 PREFIX = "prop"

@@ -29,6 +29,7 @@ class FakeLedger:
     events: dict[str, EventRecord] = field(default_factory=dict)
     consumed: list[ConsumedRow] = field(default_factory=list)
     flags: dict[int, str] = field(default_factory=dict)
+    sources: list[tuple[str, str | None]] = field(default_factory=list)  # who paid, per credit
     calls: list[str] = field(default_factory=list)
     staged: list[Write] = field(default_factory=list)
     fail_on_credit: set[str] = field(default_factory=set)  # references whose credit raises
@@ -69,8 +70,13 @@ class FakeLedger:
         done = {(row.provider, row.reversal_id) for row in self.reversals}
         return set(keys) & done
 
-    def add_credits(self, credits: Sequence[tuple[Payment, str]]) -> None:
+    def add_credits(
+        self,
+        credits: Sequence[tuple[Payment, str]],
+        sources: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
         self.calls.append("add_credits")
+        self.sources.extend(sources)
         for payment, event_id in credits:
             if payment.reference in self.fail_on_credit:
                 raise RuntimeError(f"the ledger refuses {payment.reference}")

@@ -55,15 +55,8 @@ def stack_up(
     ] = 1,
 ) -> None:
     """Start whatever is not already answering; reuse what is."""
-    from payhooks_devtools.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    _print_status(Stack(settings, kafka_brokers=kafka_brokers).up(progress))
+    stack = _stack(kafka_bootstrap, database_url, redis_url, state_dir, kafka_brokers=kafka_brokers)
+    _print_status(stack.up(progress))
 
 
 @stack_app.command("down")
@@ -74,15 +67,7 @@ def stack_down(
     state_dir: StateOpt = None,
 ) -> None:
     """Stop what `stack up` started, and nothing else."""
-    from payhooks_devtools.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    stopped = Stack(settings).down(progress)
+    stopped = _stack(kafka_bootstrap, database_url, redis_url, state_dir).down(progress)
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
@@ -94,15 +79,7 @@ def stack_status(
     state_dir: StateOpt = None,
 ) -> None:
     """Each server, its address, and whether it answers. Exit 1 if any does not."""
-    from payhooks_devtools.stack import Stack
-
-    settings = settings_from(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        redis_url=redis_url,
-        state_dir=state_dir,
-    )
-    statuses = Stack(settings).status()
+    statuses = _stack(kafka_bootstrap, database_url, redis_url, state_dir).status()
     _print_status(statuses)
     if not all(s.answers for s in statuses):
         raise typer.Exit(1)
@@ -116,15 +93,30 @@ def stack_env(
     topic_prefix: PrefixOpt = None,
 ) -> None:
     """Print `export PAYHOOKS_…=…` lines for the stack (eval "$(payhooks stack env)")."""
+    stack = _stack(kafka_bootstrap, database_url, redis_url, topic_prefix=topic_prefix)
+    typer.echo("\n".join(stack.env_lines()))
+
+
+def _stack(
+    kafka_bootstrap: str | None,
+    database_url: str | None,
+    redis_url: str | None,
+    state_dir: Path | None = None,
+    *,
+    topic_prefix: str | None = None,
+    kafka_brokers: int = 1,
+) -> Any:
+    """The local stack, from the environment with the flags given on top."""
     from payhooks_devtools.stack import Stack
 
     settings = settings_from(
         kafka_bootstrap=kafka_bootstrap,
         database_url=database_url,
         redis_url=redis_url,
+        state_dir=state_dir,
         topic_prefix=topic_prefix,
     )
-    typer.echo("\n".join(Stack(settings).env_lines()))
+    return Stack(settings, kafka_brokers=kafka_brokers)
 
 
 def _print_status(statuses: list[Any]) -> None:

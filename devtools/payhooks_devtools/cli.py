@@ -104,7 +104,7 @@ def _stack(
     state_dir: Path | None = None,
     *,
     topic_prefix: str | None = None,
-    kafka_brokers: int = 1,
+    kafka_brokers: int | None = None,  # None: as many as `stack up` recorded
 ) -> Any:
     """The local stack, from the environment with the flags given on top."""
     from payhooks_devtools.stack import Stack

@@ -148,6 +148,41 @@ def test_only_the_gateway_takes_connections_from_anywhere() -> None:
     assert backends == {"payhooks-gateway"}
 
 
+def _egress_ports(rule: dict[str, Any]) -> set[tuple[int, str]]:
+    return {(port["port"], port["protocol"]) for port in rule.get("ports", [])}
+
+
+def test_the_processes_that_call_the_providers_may_reach_them_and_dns() -> None:
+    policy = by_kind("NetworkPolicy")["payhooks-provider-egress"]["spec"]
+    assert policy["policyTypes"] == ["Egress"]
+    [selector] = policy["podSelector"]["matchExpressions"]
+    assert selector["key"] == "app.kubernetes.io/component"
+    # the selector matches the pods of the consumer and of the sweep, and only them
+    pods = {
+        "payhooks-consumer": by_kind("StatefulSet")["payhooks-consumer"],
+        "payhooks-sweep": by_kind("CronJob")["payhooks-sweep"],
+    }
+    for name, workload in pods.items():
+        spec = (
+            workload["spec"]["jobTemplate"]["spec"]
+            if name == "payhooks-sweep"
+            else workload["spec"]
+        )
+        labels = spec["template"]["metadata"]["labels"]
+        assert labels[selector["key"]] in selector["values"], name
+    assert sorted(selector["values"]) == ["consumer", "sweep"]
+    rules = policy["egress"]
+    dns = [rule for rule in rules if (53, "UDP") in _egress_ports(rule)]
+    assert dns
+    assert (53, "TCP") in _egress_ports(dns[0])
+    https = [rule for rule in rules if (443, "TCP") in _egress_ports(rule)]
+    assert [peer["ipBlock"]["cidr"] for peer in https[0]["to"]] == ["0.0.0.0/0"]
+    assert "169.254.0.0/16" in https[0]["to"][0]["ipBlock"]["except"]  # no cloud metadata
+    # what else they need stays reachable once Egress is restricted: Kafka, PostgreSQL, Redis
+    allowed = set().union(*(_egress_ports(rule) for rule in rules))
+    assert {(9092, "TCP"), (5432, "TCP"), (6379, "TCP")} <= allowed
+
+
 def _payhooks_invocations() -> list[tuple[str, list[str]]]:
     found = []
     for where, container in containers():

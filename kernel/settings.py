@@ -143,6 +143,10 @@ class Settings(KafkaClientSettings):
     sweep_expire_after: float = Field(default=86_400.0, gt=0)
     sweep_period: float = Field(default=60.0, gt=0)
     sweep_batch_size: int = Field(default=500, ge=1)
+    # A payment the sweep claimed is not claimed again before `claim_backoff` has passed; the
+    # back-off doubles with each claim of the same payment, up to `claim_backoff_max`.
+    sweep_claim_backoff: float = Field(default=300.0, ge=0)
+    sweep_claim_backoff_max: float = Field(default=3600.0, ge=0)
     sweep_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # The credit consumer's knobs (docs/consumer.md explains each).
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
@@ -198,7 +202,13 @@ class Settings(KafkaClientSettings):
         return value
 
     @field_validator(
-        "dlq_retention", "sweep_older_than", "sweep_expire_after", "sweep_period", mode="before"
+        "dlq_retention",
+        "sweep_older_than",
+        "sweep_expire_after",
+        "sweep_period",
+        "sweep_claim_backoff",
+        "sweep_claim_backoff_max",
+        mode="before",
     )
     @classmethod
     def _retention_from_text(cls, value: object) -> float:

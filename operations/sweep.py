@@ -4,7 +4,11 @@ A payment still `processing` after `--older-than` (its webhook was lost, the end
 longer than the provider retries, …) is looked up at its provider's verify API:
 - paid → a sweep claim is published to `<prefix>.webhooks`, keyed by the reference, like any
   webhook. The consumer asks the provider again before it credits (schemas/sweep.py): one credit
-  path, the same exactly-once keys; two sweeps publishing the same claim credit once.
+  path, the same exactly-once keys; two sweeps publishing the same claim credit once. A claim is
+  first recorded on the payment in a guarded UPDATE (`sweep_claimed_at`, `sweep_claims`): a
+  payment claimed is not claimed again, by this sweep or a concurrent one, until its back-off
+  (`claim_backoff`, doubling with each claim, at most `claim_backoff_max`) has passed — a wedged
+  consumer does not turn every pass into another claim of every paid payment.
 - failed, unknown to the provider, or still unpaid past `--expire-after` (abandoned past the
   provider's expiry) → the payment is marked `failed`, guarded in SQL (`state = 'processing' AND
   NOT credited`), so a credit that lands first always wins.
@@ -26,7 +30,7 @@ from typing import Protocol
 import structlog
 from confluent_kafka import KafkaError, Message
 from prometheus_client import Counter as Counter_
-from sqlalchemy import Engine, select, true, update
+from sqlalchemy import ColumnElement, Engine, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.db.engine import make_session_factory
@@ -45,7 +49,8 @@ log = structlog.get_logger("payhooks.sweep")
 
 SWEPT = Counter_(
     "payhooks_sweep_payments_total",
-    "Stale payments a sweep pass looked at, by outcome (claimed, failed, waiting, unreachable).",
+    "Stale payments a sweep pass looked at, by outcome (claimed, failed, waiting, unreachable, "
+    "backing_off).",
     ["outcome"],
 )
 PASSES = Counter_(
@@ -58,6 +63,7 @@ class SweepOutcome(StrEnum):
     FAILED = "failed"  # the provider refused it, does not know it, or it expired unpaid
     WAITING = "waiting"  # unpaid, still within the provider's expiry
     UNREACHABLE = "unreachable"  # the provider did not answer; next pass
+    BACKING_OFF = "backing_off"  # paid, but claimed within its back-off (a concurrent sweep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +96,48 @@ class SweepLedger(Protocol):
 
     def mark_failed(self, payment_id: int, reason: str) -> bool: ...
 
+    def claim(self, payment_id: int) -> bool:
+        """Record a claim of the payment if its back-off has passed; True: publish it."""
+        ...
+
+
+_MAX_DOUBLINGS = 30  # 2**30 times any back-off is past any cap; keeps power() from overflowing
+
 
 class SqlSweepLedger:
-    """`only`: restrict the sweep to these references (the demo sweeps its own payments only)."""
+    """`only`: restrict the sweep to these references (the demo sweeps its own payments only).
+    `claim_backoff` seconds after a claim, a payment may be claimed again; the wait doubles with
+    each claim of the payment, up to `claim_backoff_max` (Settings.sweep_claim_backoff[_max])."""
 
-    def __init__(self, sessions: sessionmaker[Session], only: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        only: frozenset[str] | None = None,
+        *,
+        claim_backoff: float = 300.0,
+        claim_backoff_max: float = 3600.0,
+    ) -> None:
         self._sessions = sessions
         self._only = only
+        self._backoff = claim_backoff
+        self._backoff_max = max(claim_backoff, claim_backoff_max)
+
+    def _claim_due(self) -> ColumnElement[bool]:
+        """Never claimed, or its last claim is older than its back-off (the database's clock:
+        clock_timestamp(), not the transaction's start, so a concurrent claim that committed while
+        this UPDATE waited for the row is seen as just made)."""
+        doublings = func.least(func.greatest(Payment.sweep_claims - 1, 0), _MAX_DOUBLINGS)
+        wait = func.least(self._backoff_max, self._backoff * func.power(2, doublings))
+        return or_(
+            Payment.sweep_claimed_at.is_(None),
+            Payment.sweep_claimed_at
+            <= func.clock_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, wait),
+        )
 
     def stale(self, older_than: float, limit: int) -> list[StalePayment]:
-        """Processing for longer than `older_than` seconds, not flagged, and not already
-        decided by the consumer from an earlier sweep's claim; oldest first."""
+        """Processing for longer than `older_than` seconds, not flagged, not claimed within its
+        back-off, and not already decided by the consumer from an earlier sweep's claim; oldest
+        first."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         with self._sessions() as session:
             rows = session.scalars(
@@ -110,6 +147,7 @@ class SqlSweepLedger:
                     Payment.credited.is_(False),
                     Payment.flag_reason.is_(None),
                     Payment.updated_at < cutoff,
+                    self._claim_due(),
                     Payment.reference.in_(self._only) if self._only is not None else true(),
                 )
                 .order_by(Payment.updated_at, Payment.id)
@@ -142,6 +180,28 @@ class SqlSweepLedger:
                     Payment.credited.is_(False),
                 )
                 .values(state=PaymentState.FAILED, flag_reason=reason[:1000])
+                .returning(Payment.id)
+            ).first()
+            session.commit()
+        return done is not None
+
+    def claim(self, payment_id: int) -> bool:
+        """Guarded: of two sweeps claiming the same payment at once, one gets the row (the other's
+        UPDATE re-checks the condition after the first commits and matches nothing)."""
+        with self._sessions() as session:
+            done = session.execute(
+                update(Payment)
+                .where(
+                    Payment.id == payment_id,
+                    Payment.state == PaymentState.PROCESSING,
+                    Payment.credited.is_(False),
+                    self._claim_due(),
+                )
+                .values(
+                    sweep_claimed_at=func.clock_timestamp(),
+                    sweep_claims=Payment.sweep_claims + 1,
+                    updated_at=Payment.updated_at,  # a claim is not a change of the payment
+                )
                 .returning(Payment.id)
             ).first()
             session.commit()
@@ -193,6 +253,9 @@ class Sweeper:
             confirmation = None
         outcome = decide(payment, confirmation, now=now, expire_after=self.expire_after)
         if outcome is SweepOutcome.CLAIMED and confirmation is not None:
+            if not self.ledger.claim(payment.id):
+                log.info("sweep.claim_backing_off", **fields)
+                return SweepOutcome.BACKING_OFF, None
             log.info("sweep.claimed", **fields)
             return outcome, sweep_envelope(payment.provider, _claim(payment, confirmation, now))
         if outcome is SweepOutcome.FAILED and confirmation is not None:
@@ -261,7 +324,11 @@ def build_sweeper(settings: Settings, engine: Engine) -> tuple[Sweeper, Callable
     verifier = HttpProviderVerifier(settings)
     publish, flush = kafka_publisher(settings, main_topic(settings.topic_prefix))
     sweeper = Sweeper(
-        SqlSweepLedger(make_session_factory(engine)),
+        SqlSweepLedger(
+            make_session_factory(engine),
+            claim_backoff=settings.sweep_claim_backoff,
+            claim_backoff_max=settings.sweep_claim_backoff_max,
+        ),
         verifier,
         publish,
         older_than=settings.sweep_older_than,

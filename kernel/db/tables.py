@@ -115,6 +115,7 @@ class Payment(Base):
             postgresql_where=text("provider_txn_id IS NOT NULL"),
         ),
         UniqueConstraint("client", "idempotency_key", name="uq_payments_client_idempotency_key"),
+        CheckConstraint("sweep_claims >= 0", name="sweep_claims_counted"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -143,6 +144,10 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The provider's own id of the paid transaction (Stripe's PaymentIntent), stored at credit time.
     provider_txn_id: Mapped[str | None] = mapped_column(String(255))
+    # The sweep's last claim for this payment and how many it published (migration 0007): a
+    # payment claimed is not claimed again before its back-off (operations/sweep.py) has passed.
+    sweep_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sweep_claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LedgerTransaction(Base):

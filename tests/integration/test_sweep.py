@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,13 @@ from payments_api.service_layer.payments import create_payment
 from schemas.names import main_topic
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SweepClaim, sweep_envelope
-from tests.helpers import ScriptedVerifier, credit_worker, eventually, produce_records
+from tests.helpers import (
+    ScriptedVerifier,
+    credit_worker,
+    eventually,
+    produce_records,
+    read_committed,
+)
 
 pytestmark = pytest.mark.integration
 AMOUNT = 500_000
@@ -54,9 +61,16 @@ def paid(reference: str, amount: int = AMOUNT) -> Confirmation:
     return Confirmation("paystack", reference, ConfirmedStatus.SUCCEEDED, amount, "NGN", "9")
 
 
-def sweeper(settings: Settings, factory: sessionmaker[Session], verifier: ScriptedVerifier) -> Any:
+def sweeper(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    verifier: ScriptedVerifier,
+    *,
+    claim_backoff: float = 300.0,
+) -> Any:
     publish, _ = kafka_publisher(settings, main_topic(settings.topic_prefix))
-    return Sweeper(SqlSweepLedger(factory), verifier, publish, older_than=0, expire_after=86_400)
+    ledger = SqlSweepLedger(factory, claim_backoff=claim_backoff)
+    return Sweeper(ledger, verifier, publish, older_than=0, expire_after=86_400)
 
 
 def payment_of(factory: sessionmaker[Session], reference: str) -> Payment:
@@ -70,7 +84,8 @@ def test_two_concurrent_sweeps_credit_a_lost_webhook_payment_exactly_once(
     # Given a payment paid at the provider whose webhook was lost
     processing_payment(session_factory, "lost-1")
     verifier = ScriptedVerifier({"lost-1": paid("lost-1")})
-    sweeps = [sweeper(fast, session_factory, verifier) for _ in range(2)]
+    # (no back-off: both claim it, as two sweeps a back-off apart would)
+    sweeps = [sweeper(fast, session_factory, verifier, claim_backoff=0) for _ in range(2)]
     barrier = threading.Barrier(2)
     counts: list[Counter[str]] = []
 
@@ -97,6 +112,87 @@ def test_two_concurrent_sweeps_credit_a_lost_webhook_payment_exactly_once(
     assert payment_of(session_factory, "lost-1").state == "completed"
     # And a later pass finds nothing left to do
     assert sweeps[0].sweep_once() == Counter()
+
+
+def test_two_passes_without_a_consumer_publish_each_claim_once(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    # Given three paid payments whose webhooks were lost, and no consumer running (wedged)
+    references = ["flood-1", "flood-2", "flood-3"]
+    for reference in references:
+        processing_payment(session_factory, reference)
+    verifier = ScriptedVerifier({reference: paid(reference) for reference in references})
+    sweep = sweeper(fast, session_factory, verifier)
+    # When the sweep passes twice in a row
+    first, second = sweep.sweep_once(), sweep.sweep_once()
+    # Then the first pass claims each one once, the second leaves them to their back-off
+    assert (first, second) == (Counter({"claimed": 3}), Counter())
+    records = read_committed(fast.kafka_bootstrap, main_topic(fast.topic_prefix), expect=3)
+    assert sorted(r.key() for r in records) == [r.encode() for r in references]
+    for reference in references:
+        claimed = payment_of(session_factory, reference)
+        assert (claimed.sweep_claims, claimed.state) == (1, "processing")
+        assert claimed.sweep_claimed_at is not None
+
+
+def test_concurrent_sweeps_publish_a_claim_once_per_back_off(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    processing_payment(session_factory, "race-1")
+    verifier = ScriptedVerifier({"race-1": paid("race-1")})
+    sweeps = [sweeper(fast, session_factory, verifier) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    counts: list[Counter[str]] = []
+
+    def one(index: int) -> None:
+        barrier.wait()
+        counts.append(sweeps[index].sweep_once())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # one sweep claims it; the other lost the guarded UPDATE (or no longer saw it as due)
+    assert sum(c["claimed"] for c in counts) == 1
+    records = read_committed(fast.kafka_bootstrap, main_topic(fast.topic_prefix), expect=1)
+    assert [r.key() for r in records] == [b"race-1"]
+    assert payment_of(session_factory, "race-1").sweep_claims == 1
+
+
+def test_a_claim_is_repeated_after_its_back_off_which_doubles(
+    fast: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    processing_payment(session_factory, "slow-1")
+    verifier = ScriptedVerifier({"slow-1": paid("slow-1")})
+    published: list[str] = []
+    ledger = SqlSweepLedger(session_factory, claim_backoff=300, claim_backoff_max=3600)
+    sweep = Sweeper(
+        ledger,
+        verifier,
+        lambda claims: published.extend(c.reference for c in claims),
+        older_than=0,
+        expire_after=86_400,
+    )
+
+    def claimed_ago(seconds: int) -> None:  # the clock moved on: the last claim is this old
+        with session_factory() as session:
+            session.execute(
+                update(Payment).values(sweep_claimed_at=func.now() - timedelta(seconds=seconds))
+            )
+            session.commit()
+
+    assert sweep.sweep_once() == Counter({"claimed": 1})
+    claimed_ago(299)  # within the first back-off (300 s)
+    assert sweep.sweep_once() == Counter()
+    claimed_ago(301)
+    assert sweep.sweep_once() == Counter({"claimed": 1})
+    claimed_ago(400)  # the second claim's back-off is 600 s
+    assert sweep.sweep_once() == Counter()
+    claimed_ago(601)
+    assert sweep.sweep_once() == Counter({"claimed": 1})
+    assert published == ["slow-1"] * 3
+    assert payment_of(session_factory, "slow-1").sweep_claims == 3
 
 
 def _settled(logs: list[dict[str, Any]]) -> list[str]:

@@ -48,6 +48,8 @@ def test_what_a_pass_does_with_a_stale_payment(
 class FakeLedger:
     payments: list[StalePayment]
     failed: list[tuple[int, str]] = field(default_factory=list)
+    claimed: list[int] = field(default_factory=list)
+    claims_due: bool = True
 
     def stale(self, older_than: float, limit: int) -> list[StalePayment]:
         return self.payments[:limit]
@@ -55,6 +57,10 @@ class FakeLedger:
     def mark_failed(self, payment_id: int, reason: str) -> bool:
         self.failed.append((payment_id, reason))
         return True
+
+    def claim(self, payment_id: int) -> bool:
+        self.claimed.append(payment_id)
+        return self.claims_due
 
 
 def test_one_pass_claims_the_paid_fails_the_dead_and_leaves_the_rest() -> None:
@@ -91,3 +97,18 @@ def test_every_sweep_of_a_payment_publishes_the_same_event_id() -> None:
     for _ in range(2):
         Sweeper(ledger, verifier, published.extend, older_than=0, expire_after=DAY).sweep_once()
     assert len({e.event_id for e in published}) == 1
+
+
+def test_a_paid_payment_claimed_within_its_back_off_is_not_published() -> None:
+    # Given a paid payment whose claim a concurrent sweep has just recorded
+    ledger = FakeLedger([stale("paid")], claims_due=False)
+    verifier = ScriptedVerifier({"paid": answer(ConfirmedStatus.SUCCEEDED)})
+    published: list[WebhookEnvelope] = []
+    # When a pass finds it paid
+    counts = Sweeper(
+        ledger, verifier, published.extend, older_than=0, expire_after=DAY
+    ).sweep_once()
+    # Then it asked to claim it, was refused, and published nothing
+    assert counts == {"backing_off": 1}
+    assert ledger.claimed == [1]
+    assert published == []

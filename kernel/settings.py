@@ -148,6 +148,8 @@ class Settings(KafkaClientSettings):
     sweep_claim_backoff: float = Field(default=300.0, ge=0)
     sweep_claim_backoff_max: float = Field(default=3600.0, ge=0)
     sweep_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # `consumed_records` rows older than this are deleted by every sweep pass ("7d"; 0: never).
+    consumed_records_retention: float = Field(default=7 * 86400.0, ge=0)
     # The credit consumer's knobs (docs/consumer.md explains each).
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1)
@@ -208,6 +210,7 @@ class Settings(KafkaClientSettings):
         "sweep_period",
         "sweep_claim_backoff",
         "sweep_claim_backoff_max",
+        "consumed_records_retention",
         mode="before",
     )
     @classmethod

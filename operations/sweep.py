@@ -14,6 +14,8 @@ longer than the provider retries, …) is looked up at its provider's verify API
   NOT credited`), so a credit that lands first always wins.
 - still unpaid within the expiry, or the provider does not answer → left for the next pass.
 
+Each pass also prunes `consumed_records` past its retention (operations/prune.py).
+
 The decision is a pure function (`decide`); the SQL, the provider API and Kafka are ports.
 """
 
@@ -38,6 +40,7 @@ from kernel.db.tables import Payment, ProcessedEvent
 from kernel.kafka_client import new_producer
 from kernel.provider_verify import HttpProviderVerifier, ProviderUnreachable, ProviderVerifier
 from kernel.settings import Settings
+from operations.prune import prune_consumed_records
 from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
 from schemas.providers.base import deterministic_event_id
@@ -52,6 +55,10 @@ SWEPT = Counter_(
     "Stale payments a sweep pass looked at, by outcome (claimed, failed, waiting, unreachable, "
     "backing_off).",
     ["outcome"],
+)
+PRUNED = Counter_(
+    "payhooks_sweep_consumed_records_pruned_total",
+    "consumed_records rows deleted past PAYHOOKS_CONSUMED_RECORDS_RETENTION.",
 )
 PASSES = Counter_(
     "payhooks_sweep_passes_total", "Sweep passes, by result (ok, failed).", ["result"]
@@ -223,6 +230,7 @@ class Sweeper:
     older_than: float
     expire_after: float
     batch_size: int = 500
+    prune: Callable[[], int] | None = None  # housekeeping after each pass; the rows deleted
 
     def sweep_once(self) -> Counter[str]:
         """One pass; the count of each outcome."""
@@ -238,6 +246,11 @@ class Sweeper:
         if claims:
             self.publish(claims)
         log.info("sweep.pass", **dict(sorted(counts.items())))
+        if self.prune is not None:
+            pruned = self.prune()
+            PRUNED.inc(pruned)
+            if pruned:
+                log.info("sweep.consumed_records_pruned", count=pruned)
         return counts
 
     def _one(
@@ -323,9 +336,11 @@ def build_sweeper(settings: Settings, engine: Engine) -> tuple[Sweeper, Callable
 
     verifier = HttpProviderVerifier(settings)
     publish, flush = kafka_publisher(settings, main_topic(settings.topic_prefix))
+    sessions = make_session_factory(engine)
+    retention = timedelta(seconds=settings.consumed_records_retention)
     sweeper = Sweeper(
         SqlSweepLedger(
-            make_session_factory(engine),
+            sessions,
             claim_backoff=settings.sweep_claim_backoff,
             claim_backoff_max=settings.sweep_claim_backoff_max,
         ),
@@ -334,6 +349,7 @@ def build_sweeper(settings: Settings, engine: Engine) -> tuple[Sweeper, Callable
         older_than=settings.sweep_older_than,
         expire_after=settings.sweep_expire_after,
         batch_size=settings.sweep_batch_size,
+        prune=(lambda: prune_consumed_records(sessions, retention)) if retention else None,
     )
 
     def close() -> None:

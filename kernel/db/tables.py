@@ -231,7 +231,10 @@ class ConsumedRecord(Base):
     event_id: Mapped[str] = mapped_column(String(255))
     reference: Mapped[str] = mapped_column(String(100), index=True)
     outcome: Mapped[str] = mapped_column(String(32))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # Pruned past PAYHOOKS_CONSUMED_RECORDS_RETENTION by the sweep (operations/prune.py).
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), index=True
+    )
 
 
 class IdempotencyKey(Base):

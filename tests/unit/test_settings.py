@@ -18,6 +18,19 @@ def test_retry_delays_read_as_durations(monkeypatch: pytest.MonkeyPatch) -> None
     assert Settings().retry_delays == (5.0, 30.0, 120.0, 600.0)
 
 
+def test_sweep_back_off_and_consumed_records_retention_read_as_durations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().consumed_records_retention == 7 * 86_400.0
+    assert (Settings().sweep_claim_backoff, Settings().sweep_claim_backoff_max) == (300.0, 3600.0)
+    monkeypatch.setenv("PAYHOOKS_CONSUMED_RECORDS_RETENTION", "14d")
+    monkeypatch.setenv("PAYHOOKS_SWEEP_CLAIM_BACKOFF", "2m")
+    monkeypatch.setenv("PAYHOOKS_SWEEP_CLAIM_BACKOFF_MAX", "30m")
+    settings = Settings()
+    assert settings.consumed_records_retention == 14 * 86_400.0
+    assert (settings.sweep_claim_backoff, settings.sweep_claim_backoff_max) == (120.0, 1800.0)
+
+
 def test_defaults_match_the_contract() -> None:
     settings = Settings()
     assert settings.kafka_bootstrap == "127.0.0.1:9092"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
+from kernel.db.batches import delete_in_batches
 from kernel.db.tables import ConsumedRecord
 
 BATCH = 1000
@@ -22,12 +23,7 @@ def prune_consumed_records(
 ) -> int:
     """Delete rows recorded more than `retention` ago, in batches; the number deleted."""
     cutoff = (now or datetime.now(UTC)) - retention
-    total = 0
-    while True:
-        deleted = _prune_batch(sessions, cutoff)
-        total += deleted
-        if deleted < BATCH:
-            return total
+    return delete_in_batches(lambda: _prune_batch(sessions, cutoff), BATCH)
 
 
 def _prune_batch(sessions: sessionmaker[Session], cutoff: datetime) -> int:

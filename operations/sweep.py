@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, Message
@@ -178,23 +178,28 @@ class SqlSweepLedger:
         ]
 
     def mark_failed(self, payment_id: int, reason: str) -> bool:
-        with self._sessions() as session:
-            done = session.execute(
-                update(Payment)
-                .where(
-                    Payment.id == payment_id,
-                    Payment.state == PaymentState.PROCESSING,
-                    Payment.credited.is_(False),
-                )
-                .values(state=PaymentState.FAILED, flag_reason=reason[:1000])
-                .returning(Payment.id)
-            ).first()
-            session.commit()
-        return done is not None
+        return self._still_processing(
+            payment_id, (), {"state": PaymentState.FAILED, "flag_reason": reason[:1000]}
+        )
 
     def claim(self, payment_id: int) -> bool:
         """Guarded: of two sweeps claiming the same payment at once, one gets the row (the other's
         UPDATE re-checks the condition after the first commits and matches nothing)."""
+        return self._still_processing(
+            payment_id,
+            (self._claim_due(),),
+            {
+                "sweep_claimed_at": func.clock_timestamp(),
+                "sweep_claims": Payment.sweep_claims + 1,
+                "updated_at": Payment.updated_at,  # a claim is not a change of the payment
+            },
+        )
+
+    def _still_processing(
+        self, payment_id: int, also: tuple[ColumnElement[bool], ...], values: dict[str, Any]
+    ) -> bool:
+        """One guarded UPDATE of a payment still `processing` and not credited (so a credit that
+        commits first always wins); True if it changed the row."""
         with self._sessions() as session:
             done = session.execute(
                 update(Payment)
@@ -202,13 +207,9 @@ class SqlSweepLedger:
                     Payment.id == payment_id,
                     Payment.state == PaymentState.PROCESSING,
                     Payment.credited.is_(False),
-                    self._claim_due(),
+                    *also,
                 )
-                .values(
-                    sweep_claimed_at=func.clock_timestamp(),
-                    sweep_claims=Payment.sweep_claims + 1,
-                    updated_at=Payment.updated_at,  # a claim is not a change of the payment
-                )
+                .values(values)
                 .returning(Payment.id)
             ).first()
             session.commit()

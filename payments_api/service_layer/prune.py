@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from kernel.db.batches import delete_in_batches
 from kernel.db.tables import IdempotencyKey, Payment
 
 BATCH = 1000
@@ -21,12 +22,7 @@ def prune_idempotency_keys(
 ) -> int:
     """Delete keys created more than `ttl` ago, in batches; the number deleted."""
     cutoff = (now or datetime.now(UTC)) - ttl
-    total = 0
-    while True:
-        deleted = _prune_batch(sessions, cutoff)
-        total += deleted
-        if deleted < BATCH:
-            return total
+    return delete_in_batches(lambda: _prune_batch(sessions, cutoff), BATCH)
 
 
 def _prune_batch(sessions: sessionmaker[Session], cutoff: datetime) -> int:

@@ -73,6 +73,23 @@ def sweeper(
     return Sweeper(ledger, verifier, publish, older_than=0, expire_after=86_400)
 
 
+def passes_at_once(sweeps: list[Any]) -> list[Counter[str]]:
+    """One pass of each sweep, all released at the same moment; their counts."""
+    barrier = threading.Barrier(len(sweeps))
+    counts: list[Counter[str]] = []
+
+    def one(sweep: Any) -> None:
+        barrier.wait()
+        counts.append(sweep.sweep_once())
+
+    threads = [threading.Thread(target=one, args=(sweep,)) for sweep in sweeps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return counts
+
+
 def payment_of(factory: sessionmaker[Session], reference: str) -> Payment:
     with factory() as session:
         return session.scalars(select(Payment).where(Payment.reference == reference)).one()
@@ -86,19 +103,8 @@ def test_two_concurrent_sweeps_credit_a_lost_webhook_payment_exactly_once(
     verifier = ScriptedVerifier({"lost-1": paid("lost-1")})
     # (no back-off: both claim it, as two sweeps a back-off apart would)
     sweeps = [sweeper(fast, session_factory, verifier, claim_backoff=0) for _ in range(2)]
-    barrier = threading.Barrier(2)
-    counts: list[Counter[str]] = []
-
-    def one(index: int) -> None:
-        barrier.wait()
-        counts.append(sweeps[index].sweep_once())
-
     # When two sweeps run at the same moment (both see it, both publish a claim)
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    counts = passes_at_once(sweeps)
     assert [c["claimed"] for c in counts] == [1, 1]
     asked_again = ScriptedVerifier({"lost-1": paid("lost-1")})
     with capture_logs() as logs, credit_worker(fast, verifier=asked_again):
@@ -141,18 +147,7 @@ def test_concurrent_sweeps_publish_a_claim_once_per_back_off(
     processing_payment(session_factory, "race-1")
     verifier = ScriptedVerifier({"race-1": paid("race-1")})
     sweeps = [sweeper(fast, session_factory, verifier) for _ in range(2)]
-    barrier = threading.Barrier(2)
-    counts: list[Counter[str]] = []
-
-    def one(index: int) -> None:
-        barrier.wait()
-        counts.append(sweeps[index].sweep_once())
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    counts = passes_at_once(sweeps)
     # one sweep claims it; the other lost the guarded UPDATE (or no longer saw it as due)
     assert sum(c["claimed"] for c in counts) == 1
     records = read_committed(fast.kafka_bootstrap, main_topic(fast.topic_prefix), expect=1)

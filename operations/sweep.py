@@ -107,6 +107,10 @@ class SweepLedger(Protocol):
         """Record a claim of the payment if its back-off has passed; True: publish it."""
         ...
 
+    def release(self, payment_ids: Sequence[int]) -> None:
+        """Undo the claims just recorded (their publish failed): claimable at once again."""
+        ...
+
 
 _MAX_DOUBLINGS = 30  # 2**30 times any back-off is past any cap; keeps power() from overflowing
 
@@ -195,6 +199,19 @@ class SqlSweepLedger:
             },
         )
 
+    def release(self, payment_ids: Sequence[int]) -> None:
+        with self._sessions() as session:
+            session.execute(
+                update(Payment)
+                .where(Payment.id.in_(payment_ids), Payment.sweep_claims > 0)
+                .values(
+                    sweep_claimed_at=None,
+                    sweep_claims=Payment.sweep_claims - 1,
+                    updated_at=Payment.updated_at,
+                )
+            )
+            session.commit()
+
     def _still_processing(
         self, payment_id: int, also: tuple[ColumnElement[bool], ...], values: dict[str, Any]
     ) -> bool:
@@ -236,16 +253,16 @@ class Sweeper:
     def sweep_once(self) -> Counter[str]:
         """One pass; the count of each outcome."""
         counts: Counter[str] = Counter()
-        claims: list[WebhookEnvelope] = []
+        claims: dict[int, WebhookEnvelope] = {}  # by payment id
         now = datetime.now(UTC)
         for payment in self.ledger.stale(self.older_than, self.batch_size):
             outcome, claim = self._one(payment, now)
             counts[outcome.value] += 1
             SWEPT.labels(outcome.value).inc()
             if claim is not None:
-                claims.append(claim)
+                claims[payment.id] = claim
         if claims:
-            self.publish(claims)
+            self._publish(claims)
         log.info("sweep.pass", **dict(sorted(counts.items())))
         if self.prune is not None:
             pruned = self.prune()
@@ -253,6 +270,16 @@ class Sweeper:
             if pruned:
                 log.info("sweep.consumed_records_pruned", count=pruned)
         return counts
+
+    def _publish(self, claims: dict[int, WebhookEnvelope]) -> None:
+        """Kafka refused them: their claims are released, so the next pass claims them again
+        instead of waiting out a back-off for claims nobody will ever read."""
+        try:
+            self.publish(list(claims.values()))
+        except Exception:
+            self.ledger.release(list(claims))
+            log.warning("sweep.claims_released", count=len(claims))
+            raise
 
     def _one(
         self, payment: StalePayment, now: datetime

@@ -190,6 +190,33 @@ def test_a_claim_is_repeated_after_its_back_off_which_doubles(
     assert payment_of(session_factory, "slow-1").sweep_claims == 3
 
 
+def test_claims_kafka_refused_are_released_and_claimed_again_next_pass(
+    session_factory: sessionmaker[Session],
+) -> None:
+    processing_payment(session_factory, "refused-1")
+    verifier = ScriptedVerifier({"refused-1": paid("refused-1")})
+    published: list[str] = []
+
+    def kafka_down(_: Any) -> None:
+        raise RuntimeError("Kafka did not take 1 sweep claim(s)")
+
+    ledger = SqlSweepLedger(session_factory)  # the default back-off (5 min)
+    with pytest.raises(RuntimeError, match="Kafka did not take"):
+        Sweeper(ledger, verifier, kafka_down, older_than=0, expire_after=86_400).sweep_once()
+    released = payment_of(session_factory, "refused-1")
+    assert (released.sweep_claims, released.sweep_claimed_at) == (0, None)
+    recovered = Sweeper(
+        ledger,
+        verifier,
+        lambda claims: published.extend(c.reference for c in claims),
+        older_than=0,
+        expire_after=86_400,
+    )
+    assert recovered.sweep_once() == Counter({"claimed": 1})  # not held back by a back-off
+    assert published == ["refused-1"]
+    assert payment_of(session_factory, "refused-1").sweep_claims == 1
+
+
 def _settled(logs: list[dict[str, Any]]) -> list[str]:
     return [e["event"] for e in logs if e["event"] in ("credit.applied", "credit.duplicate")]
 

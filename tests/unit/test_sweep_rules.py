@@ -50,6 +50,7 @@ class FakeLedger:
     failed: list[tuple[int, str]] = field(default_factory=list)
     claimed: list[int] = field(default_factory=list)
     claims_due: bool = True
+    released: list[int] = field(default_factory=list)
 
     def stale(self, older_than: float, limit: int) -> list[StalePayment]:
         return self.payments[:limit]
@@ -61,6 +62,9 @@ class FakeLedger:
     def claim(self, payment_id: int) -> bool:
         self.claimed.append(payment_id)
         return self.claims_due
+
+    def release(self, payment_ids: Sequence[int]) -> None:
+        self.released.extend(payment_ids)
 
 
 def test_one_pass_claims_the_paid_fails_the_dead_and_leaves_the_rest() -> None:

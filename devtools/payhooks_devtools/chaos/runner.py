@@ -154,6 +154,10 @@ def child_env(settings: Settings, simulator: str) -> dict[str, str]:
         "TOPIC_REPLICATION_FACTOR": str(settings.topic_replication_factor),
         "TOPIC_MIN_INSYNC_REPLICAS": str(settings.topic_min_insync_replicas),
         "RETRY_DELAYS": ",".join(f"{delay}s" for delay in settings.retry_delays),
+        # A run is minutes long (like the retry delays, time is compressed): a claim the
+        # consumers could not settle is claimed again within the run, not after 5 min.
+        "SWEEP_CLAIM_BACKOFF": "10s",
+        "SWEEP_CLAIM_BACKOFF_MAX": "40s",
         "LOG_FORMAT": "json",
         "FLUTTERWAVE_REQUIRE_SIGNATURE": str(settings.flutterwave_require_signature).lower(),
         # The providers' verify APIs (sweep, and the consumer confirming sweep claims).

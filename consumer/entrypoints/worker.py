@@ -58,6 +58,11 @@ def log_result(result: Result) -> None:
     METRICS.events.labels(result.outcome).inc()
     if isinstance(result.error, ProviderMismatch):
         METRICS.provider_mismatch.inc()
+    if result.handoff is None and not result.wallet_negative:
+        # The common case is one line: its context passed with it, not bound (binding and
+        # resetting five context variables per record was ~4 % of the consumer's CPU, py-spy).
+        log.info(result.outcome.log_event, reason=result.reason or None, **fields)
+        return
     # Bound, not passed: every line this record causes from here carries its context.
     with structlog.contextvars.bound_contextvars(**fields):
         if result.wallet_negative:

@@ -120,8 +120,7 @@ class BatchHandler:
             envelope = WebhookEnvelope.from_bytes(delivery.value)
             if is_sweep_claim(envelope):
                 return replace(confirmed_claim(envelope, self.verifier), source=source_of(delivery))
-            item = credit_item(envelope, self.secrets(envelope.provider))
-            return replace(item, source=source_of(delivery))
+            return credit_item(envelope, self.secrets(envelope.provider), source_of(delivery))
         except MalformedEnvelope as exc:
             return _poison(str(exc), delivery, exc)
         except ConsumerError as exc:

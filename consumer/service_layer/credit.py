@@ -65,16 +65,22 @@ class CreditOutcome:
     wallet_negative: bool = False
 
 
-def credit_item(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> CreditItem:
+def credit_item(
+    envelope: WebhookEnvelope,
+    secrets: Sequence[bytes],
+    source: tuple[str, int, int] | None = None,
+) -> CreditItem:
     """The event from the stored raw body: re-verified when a signature binds the body, else
-    parsed and flagged hash-only (the provider's confirmation decides it)."""
+    parsed and flagged hash-only (the provider's confirmation decides it). `source` is the
+    main-topic record it came from (built here, not `dataclasses.replace`d per record)."""
     scheme = SCHEMES.get(envelope.provider)
     if scheme is None:
         raise PoisonMessage(f"unknown provider {envelope.provider!r}")
     if scheme.body_signed(envelope.signature_headers):
-        return CreditItem(envelope, verified_event(envelope, secrets))
+        return CreditItem(envelope, verified_event(envelope, secrets), source)
     try:
-        return CreditItem(envelope, scheme.parse(envelope.body_bytes, {}), hash_only=True)
+        event = scheme.parse(envelope.body_bytes, {})
+        return CreditItem(envelope, event, source, hash_only=True)
     except ContractError as exc:
         raise PoisonMessage(f"stored webhook does not parse: {exc}") from exc
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 from schemas.errors import MalformedPayload, SignatureInvalid, SignatureStale
 
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4f6e-9d8e-0b7f3c2a9e11")
+# SHA-1 because UUIDv5 is defined with it (RFC 4122 §4.3): an id derivation, not a security use.
+_EVENT_ID_SHA1 = hashlib.sha1(_EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
 
 # Every field is bounded to the column it ends in (kernel/db/tables.py) before it gets near the
 # database: an oversized value is a 400 + DLQ record at the gateway, never a 503 or a DB error.
@@ -130,8 +132,20 @@ class ProviderScheme(Protocol):
 
 
 def deterministic_event_id(provider: str, event_type: str, reference: str) -> str:
-    """An event id for providers that send none: same event, same id, however often it comes."""
-    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{provider}|{event_type}|{reference}"))
+    """An event id for providers that send none: same event, same id, however often it comes.
+
+    `str(uuid.uuid5(_EVENT_ID_NAMESPACE, "<provider>|<event_type>|<reference>"))`, from a SHA-1
+    state already fed the namespace and without building a UUID object: it runs per webhook at
+    the gateway and again per record in the consumer, where `uuid.uuid5` was ~5 % of the
+    consumer's CPU (py-spy). Equal to `uuid.uuid5` for every input (tests/unit/test_event_ids.py).
+    """
+    state = _EVENT_ID_SHA1.copy()
+    state.update(f"{provider}|{event_type}|{reference}".encode())
+    raw = bytearray(state.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:

@@ -1,13 +1,16 @@
 """The gateway's one Kafka producer: idempotent, acks=all, polled from a background thread.
 
-A request awaits its own delivery report. The report arrives on librdkafka's poll thread and is
-handed to the request's event loop with `call_soon_threadsafe`, never set from the foreign thread.
+A request awaits its own delivery report. The reports arrive on librdkafka's poll thread; each
+poll's reports are handed to their requests' event loop together, with one
+`call_soon_threadsafe` per loop (one wake-up of the loop, not one per report), never set from the
+foreign thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -35,6 +38,14 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
     }
 
 
+_Report = tuple[asyncio.Future[None], KafkaError | None]
+
+
+def _settle_all(reports: list[_Report]) -> None:
+    for future, error in reports:
+        _settle(future, error)
+
+
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
     if future.done():  # the request gave up waiting (timeout or client gone)
         return
@@ -49,12 +60,26 @@ class KafkaPublisher:
         self.timeout_seconds = timeout_seconds
         self._producer = new_producer(settings, "gateway", producer_settings(timeout_seconds))
         self._stop = threading.Event()
+        # Delivery reports of the current poll, handed over when it returns (deque: appended on
+        # whichever thread runs the callbacks, poll thread or close()'s flush).
+        self._reports: deque[tuple[asyncio.AbstractEventLoop, _Report]] = deque()
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
         while not self._stop.is_set():
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The reports gathered so far to their loops: one `call_soon_threadsafe` per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Report]] = {}
+        while self._reports:
+            loop, report = self._reports.popleft()
+            by_loop.setdefault(loop, []).append(report)
+        for loop, reports in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle_all, reports)
 
     async def publish(
         self,
@@ -69,7 +94,7 @@ class KafkaPublisher:
         future: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, _: Message) -> None:
-            loop.call_soon_threadsafe(_settle, future, error)
+            self._reports.append((loop, (future, error)))
 
         try:
             self._producer.produce(
@@ -78,7 +103,8 @@ class KafkaPublisher:
         except (BufferError, KafkaException) as exc:
             raise PublishFailed(f"Kafka cannot take the event now: {exc}") from exc
         try:
-            await asyncio.wait_for(future, self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):
+                await future
         except TimeoutError as exc:
             raise PublishFailed(
                 f"Kafka did not acknowledge within {self.timeout_seconds:.0f} s"
@@ -97,3 +123,4 @@ class KafkaPublisher:
         self._producer.flush(self.timeout_seconds)
         self._stop.set()
         self._poller.join(timeout=2)
+        self._hand_over()

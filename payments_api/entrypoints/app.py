@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kernel.http_edge import BodyTooLarge, error_response, http_error, read_body
 from payments_api.bootstrap import Api
 from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
@@ -38,13 +39,7 @@ from payments_api.domain.payments import (
     fingerprint,
     valid_idempotency_key,
 )
-from payments_api.entrypoints.http import (
-    BodyTooLarge,
-    api_of,
-    authenticated,
-    error_response,
-    read_body,
-)
+from payments_api.entrypoints.http import api_of, authenticated
 from payments_api.entrypoints.openapi import openapi_document
 from payments_api.service_layer import initialize as service
 from payments_api.service_layer.prune import prune_idempotency_keys
@@ -196,17 +191,6 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "ready"})
     return error_response(
         503, "not_ready", "PostgreSQL is not reachable", headers={"Retry-After": "5"}
-    )
-
-
-async def http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(
-        exc.status_code,
-        codes.get(exc.status_code, "http_error"),
-        str(exc.detail),
-        headers=dict(exc.headers or {}),
     )
 
 

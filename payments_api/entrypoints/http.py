@@ -1,5 +1,5 @@
-"""The api's error body `{"error": {"code", "message"}}`, bounded body reading, and the guard
-every non-health route goes through: bearer token (401), then the client's rate limit (429)."""
+"""The guard every non-health route of the api goes through: bearer token (401), then the
+client's rate limit (429)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,13 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from kernel.http_edge import error_response
 from payments_api.bootstrap import Api
 
 Handler = Callable[[Request, str], Awaitable[Response]]
 log = structlog.get_logger("payhooks.api")
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the limit."""
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def api_of(request: Request) -> Api:

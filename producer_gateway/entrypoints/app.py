@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from kernel.http_edge import BodyTooLarge, BodyTooSlow, error_response, http_error, read_body
 from kernel.settings import Settings
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
@@ -27,12 +28,6 @@ from producer_gateway.domain.intake import (
     dead_letter_record,
     main_record,
     verify_and_normalize,
-)
-from producer_gateway.entrypoints.http_errors import (
-    BodyTooLarge,
-    BodyTooSlow,
-    error_response,
-    read_body,
 )
 from producer_gateway.entrypoints.limits import HeaderCap
 from schemas.errors import MalformedPayload, SignatureInvalid
@@ -201,17 +196,6 @@ async def readyz(request: Request) -> Response:
         "not_ready",
         f"Kafka or the topic {gateway.main_topic} is not reachable",
         headers={"Retry-After": "5"},
-    )
-
-
-async def http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(
-        exc.status_code,
-        codes.get(exc.status_code, "http_error"),
-        str(exc.detail),
-        headers=dict(exc.headers or {}),
     )
 
 

@@ -1,11 +1,14 @@
-"""The gateway's error body `{"error": {"code", "message"}}`, and a bounded body reader."""
+"""What every payhooks HTTP listener shares at its edge: the error body
+`{"error": {"code", "message"}}`, a bounded body reader, and the handler that answers
+Starlette's own 404/405 in that body."""
 
 from __future__ import annotations
 
 import asyncio
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 
 class BodyTooLarge(Exception):
@@ -51,3 +54,17 @@ async def _read(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (unknown path, wrong method) in the usual error body."""
+    assert isinstance(exc, HTTPException)
+    return error_response(
+        exc.status_code,
+        _HTTP_CODES.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=dict(exc.headers or {}),
+    )

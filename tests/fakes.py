@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from consumer.service_layer.ports import ConsumedRow, EventRecord, Held, PaymentKey, ReversalRow
 from kernel.db.tables import Payment
+from payments_api.domain.errors import ProviderError, ReferenceTaken
+from payments_api.domain.payments import InitializePayment
+from payments_api.service_layer.ports import KeyRecord, PaymentRecord, ScopedKey
+from schemas.states import PaymentState
 
 Write = Callable[[], None]
 
@@ -180,3 +186,115 @@ class FakeLocks:
 
 def _set_txn_id(payment: Payment, txn_id: str) -> None:
     payment.provider_txn_id = txn_id
+
+
+# --- the api's initialize flow (payments_api/service_layer/ports.py) ------------------------
+
+
+@dataclass
+class FakeInitializeStore:
+    """Idempotency-Keys and payments as committed; a transaction works on a copy that replaces
+    them only when its block ends normally (a raise leaves them as they were)."""
+
+    keys: dict[ScopedKey, KeyRecord] = field(default_factory=dict)
+    payments: dict[int, PaymentRecord] = field(default_factory=dict)
+    holders: dict[ScopedKey, int] = field(default_factory=dict)  # key -> payment id
+    calls: list[str] = field(default_factory=list)
+    commits: int = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[FakeInitializeTransaction]:
+        tx = FakeInitializeTransaction(
+            self, dict(self.keys), dict(self.payments), dict(self.holders)
+        )
+        yield tx
+        self.keys, self.payments, self.holders = tx.keys, tx.payments, tx.holders
+        self.commits += 1
+
+
+@dataclass
+class FakeInitializeTransaction:
+    store: FakeInitializeStore
+    keys: dict[ScopedKey, KeyRecord]
+    payments: dict[int, PaymentRecord]
+    holders: dict[ScopedKey, int]
+
+    def _call(self, name: str) -> None:
+        self.store.calls.append(name)
+
+    def claim_key(self, key: ScopedKey, request_fingerprint: str, now: datetime) -> bool:
+        self._call("claim_key")
+        if key in self.keys:
+            return False
+        self.keys[key] = KeyRecord(request_fingerprint, None, None, now, now)
+        return True
+
+    def locked_key(self, key: ScopedKey) -> KeyRecord:
+        self._call("locked_key")
+        return self.keys[key]
+
+    def release_key(self, key: ScopedKey) -> None:
+        self._call("release_key")
+        self.holders.pop(key, None)
+        del self.keys[key]
+
+    def relock_key(self, key: ScopedKey, now: datetime) -> None:
+        self._call("relock_key")
+        self.keys[key] = replace(self.keys[key], locked_at=now)
+
+    def payment_holding(self, key: ScopedKey) -> PaymentRecord | None:
+        self._call("payment_holding")
+        held = self.holders.get(key)
+        return None if held is None else self.payments[held]
+
+    def add_payment(
+        self, key: ScopedKey, request: InitializePayment, reference: str
+    ) -> PaymentRecord:
+        self._call("add_payment")
+        if any(payment.reference == reference for payment in self.payments.values()):
+            raise ReferenceTaken(f"another payment already uses the reference {reference!r}")
+        payment = PaymentRecord(
+            len(self.payments) + 1,
+            reference,
+            PaymentState.PENDING,
+            request.amount,
+            request.currency,
+            request.provider,
+        )
+        self.payments[payment.id] = payment
+        self.holders[key] = payment.id
+        return payment
+
+    def locked_payment(self, payment_id: int) -> PaymentRecord:
+        self._call("locked_payment")
+        return self.payments[payment_id]
+
+    def update_payment(
+        self, payment_id: int, state: PaymentState | str, authorization_url: str | None
+    ) -> None:
+        self._call("update_payment")
+        self.payments[payment_id] = replace(
+            self.payments[payment_id], state=str(state), authorization_url=authorization_url
+        )
+
+    def store_response(self, key: ScopedKey, status: int, body: dict[str, Any]) -> None:
+        self._call("store_response")
+        self.keys[key] = replace(
+            self.keys[key], response_status=status, response_body=body, locked_at=None
+        )
+
+
+@dataclass
+class FakeProvider:
+    """The provider's initialize API: answers a checkout URL, or raises `error` when set."""
+
+    error: ProviderError | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (reference, idempotency key)
+
+    async def initialize(
+        self, request: InitializePayment, reference: str, idempotency_key: str
+    ) -> str:
+        self.calls.append((reference, idempotency_key))
+        if self.error is not None:
+            raise self.error
+        return f"https://checkout.example/{reference}"

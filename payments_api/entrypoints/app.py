@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import structlog
 from pydantic import ValidationError
@@ -24,11 +25,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kernel.http_edge import BodyTooLarge, error_response, http_error, read_body
+from payments_api.adapters.initialize_store import SqlInitializeStore
 from payments_api.bootstrap import Api
 from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
-    ProviderError,
     ReferenceTaken,
 )
 from payments_api.domain.payments import (
@@ -42,6 +43,7 @@ from payments_api.domain.payments import (
 from payments_api.entrypoints.http import api_of, authenticated
 from payments_api.entrypoints.openapi import openapi_document
 from payments_api.service_layer import initialize as service
+from payments_api.service_layer.ports import ScopedKey
 from payments_api.service_layer.prune import prune_idempotency_keys
 from payments_api.service_layer.queries import payment_view, wallet_view
 
@@ -96,7 +98,7 @@ async def _command(request: Request) -> InitializePayment:
 async def initialize(request: Request, client: str) -> Response:
     api = api_of(request)
     try:
-        key = service.ScopedKey(client, _idempotency_key(request))
+        key = ScopedKey(client, _idempotency_key(request))
         command = await _command(request)
         response = await _initialize(api, key, command)
     except BadRequest as exc:
@@ -113,35 +115,19 @@ async def initialize(request: Request, client: str) -> Response:
     return response
 
 
-async def _initialize(api: Api, key: service.ScopedKey, command: InitializePayment) -> Response:
+async def _initialize(api: Api, key: ScopedKey, command: InitializePayment) -> Response:
     settings = api.settings
-    policy = service.KeyPolicy(
-        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
-        lock_timeout=timedelta(seconds=settings.idempotency_lock_seconds),
+    use = service.Initializer(
+        store=SqlInitializeStore(api.sessions),
+        provider=api.provider_api,
+        in_thread=run_in_threadpool,
+        clock=partial(datetime.now, UTC),
+        policy=service.KeyPolicy(
+            ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+            lock_timeout=timedelta(seconds=settings.idempotency_lock_seconds),
+        ),
     )
-    begun = await run_in_threadpool(
-        service.begin, api.sessions, key, command, fingerprint(command), policy
-    )
-    if isinstance(begun, service.StoredResponse):
-        return _respond(begun)
-    # No transaction is open here: the provider call may take seconds.
-    outcome: str | ProviderError
-    try:
-        outcome = await api.provider_api.initialize(command, begun.reference, key.key)
-    except ProviderError as exc:
-        log.warning(
-            "payment.provider_failed",
-            client=key.client,
-            reference=begun.reference,
-            error_class=type(exc).__name__,
-            detail=exc.message,
-        )
-        outcome = exc
-    stored = await run_in_threadpool(service.finish, api.sessions, key, command, begun, outcome)
-    log.info(
-        "payment.initialized", client=key.client, reference=begun.reference, status=stored.status
-    )
-    return _respond(stored)
+    return _respond(await service.initialize_payment(use, key, command, fingerprint(command)))
 
 
 def _respond(stored: service.StoredResponse) -> Response:

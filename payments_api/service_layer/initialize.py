@@ -9,22 +9,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, delete, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+import structlog
 
-from kernel.db.tables import IdempotencyKey, Payment
 from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     ProviderError,
     ProviderOutcomeUnknown,
-    ReferenceTaken,
 )
 from payments_api.domain.payments import (
     InitializePayment,
@@ -33,8 +30,18 @@ from payments_api.domain.payments import (
     judge_key,
     new_reference,
 )
-from payments_api.service_layer.payments import create_payment
+from payments_api.service_layer.ports import (
+    InitializeStore,
+    InitializeTransaction,
+    KeyRecord,
+    PaymentRecord,
+    ProviderInitializer,
+    ScopedKey,
+)
 from schemas.states import PaymentState
+
+log = structlog.get_logger("payhooks.api")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,78 +58,85 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
-class ScopedKey:
-    """An Idempotency-Key as the client that sent it sees it: two clients may use the same key."""
-
-    client: str
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
 class KeyPolicy:
     ttl: timedelta
     lock_timeout: timedelta
 
 
+class InThread(Protocol):
+    """Runs blocking work off the event loop (Starlette's `run_in_threadpool` in the app)."""
+
+    def __call__(self, func: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Initializer:
+    """What `initialize_payment` works with: the store, the provider, a thread and a clock."""
+
+    store: InitializeStore
+    provider: ProviderInitializer
+    in_thread: InThread
+    clock: Callable[[], datetime]
+    policy: KeyPolicy
+
+
+async def initialize_payment(
+    use: Initializer, key: ScopedKey, request: InitializePayment, request_fingerprint: str
+) -> StoredResponse:
+    """The whole flow. Raises IdempotencyKeyInFlight, IdempotencyKeyReused or ReferenceTaken."""
+    begun = await use.in_thread(
+        partial(begin, use.store, key, request, request_fingerprint, use.policy, now=use.clock())
+    )
+    if isinstance(begun, StoredResponse):
+        return begun
+    # No transaction is open here: the provider call may take seconds.
+    outcome: str | ProviderError
+    try:
+        outcome = await use.provider.initialize(request, begun.reference, key.key)
+    except ProviderError as exc:
+        log.warning(
+            "payment.provider_failed",
+            client=key.client,
+            reference=begun.reference,
+            error_class=type(exc).__name__,
+            detail=exc.message,
+        )
+        outcome = exc
+    stored = await use.in_thread(partial(finish, use.store, key, request, begun, outcome))
+    log.info(
+        "payment.initialized", client=key.client, reference=begun.reference, status=stored.status
+    )
+    return stored
+
+
 def begin(
-    sessions: sessionmaker[Session],
+    store: InitializeStore,
     key: ScopedKey,
     request: InitializePayment,
     request_fingerprint: str,
     policy: KeyPolicy,
+    *,
+    now: datetime,
 ) -> Started | StoredResponse:
     """Transaction 1. Raises IdempotencyKeyInFlight, IdempotencyKeyReused or ReferenceTaken."""
-    try:
-        with sessions() as session, session.begin():
-            now = datetime.now(UTC)
-            if _claim(session, key, request_fingerprint, now):
-                return _start(session, key, request)
-            stored = session.scalars(
-                select(IdempotencyKey).where(*_key_is(key)).with_for_update()
-            ).one()
-            return _resume(
-                session,
-                stored,
-                key=key,
-                request=request,
-                request_fingerprint=request_fingerprint,
-                policy=policy,
-                now=now,
-            )
-    except IntegrityError as exc:
-        raise ReferenceTaken(
-            f"another payment already uses the reference {request.reference!r}"
-        ) from exc
-
-
-def _key_is(key: ScopedKey) -> tuple[ColumnElement[bool], ...]:
-    return (IdempotencyKey.client == key.client, IdempotencyKey.key == key.key)
-
-
-def _payment_key_is(key: ScopedKey) -> tuple[ColumnElement[bool], ...]:
-    return (Payment.client == key.client, Payment.idempotency_key == key.key)
-
-
-def _claim(session: Session, key: ScopedKey, request_fingerprint: str, now: datetime) -> bool:
-    """Insert the key locked by us; False if it exists (a concurrent insert waits for its owner)."""
-    claimed = session.execute(
-        insert(IdempotencyKey)
-        .values(
-            client=key.client,
-            key=key.key,
+    with store.transaction() as tx:
+        if tx.claim_key(key, request_fingerprint, now):
+            return _start(tx, key, request)
+        stored = tx.locked_key(key)
+        return _resume(
+            tx,
+            stored,
+            key=key,
+            request=request,
             request_fingerprint=request_fingerprint,
-            locked_at=now,
-            created_at=now,
+            policy=policy,
+            now=now,
         )
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    ).first()
-    return claimed is not None
 
 
 def _resume(
-    session: Session,
-    stored: IdempotencyKey,
+    tx: InitializeTransaction,
+    stored: KeyRecord,
     *,
     key: ScopedKey,
     request: InitializePayment,
@@ -150,60 +164,52 @@ def _resume(
         raise IdempotencyKeyReused
     if verdict is KeyVerdict.EXPIRED:
         # The old payment keeps its row but lets go of the key, which starts afresh.
-        session.execute(update(Payment).where(*_payment_key_is(key)).values(idempotency_key=None))
-        session.execute(delete(IdempotencyKey).where(*_key_is(key)))
-        session.flush()
-        _claim(session, key, request_fingerprint, now)
-        return _start(session, key, request)
+        tx.release_key(key)
+        tx.claim_key(key, request_fingerprint, now)
+        return _start(tx, key, request)
     # ABANDONED: whoever held the key died between the transactions; take over its payment.
-    stored.locked_at = now
-    orphan = session.scalars(select(Payment).where(*_payment_key_is(key))).first()
+    tx.relock_key(key, now)
+    orphan = tx.payment_holding(key)
     if orphan is not None:
         return Started(orphan.id, orphan.reference)
-    return _start(session, key, request)
+    return _start(tx, key, request)
 
 
-def _start(session: Session, key: ScopedKey, request: InitializePayment) -> Started:
-    payment = create_payment(
-        session,
-        reference=request.reference or new_reference(),
-        user_id=request.user_id,
-        amount=request.amount,
-        currency=request.currency,
-        provider=request.provider,
-        email=request.email,
-        idempotency_key=key.key,
-        client=key.client,
-        metadata=request.metadata,
-    )
+def _start(tx: InitializeTransaction, key: ScopedKey, request: InitializePayment) -> Started:
+    payment = tx.add_payment(key, request, request.reference or new_reference())
     return Started(payment.id, payment.reference)
 
 
 def finish(
-    sessions: sessionmaker[Session],
+    store: InitializeStore,
     key: ScopedKey,
     request: InitializePayment,
     started: Started,
     outcome: str | ProviderError,
 ) -> StoredResponse:
     """Transaction 2: `outcome` is the checkout URL, or the provider's error."""
-    with sessions() as session, session.begin():
-        payment = session.scalars(
-            select(Payment).where(Payment.id == started.payment_id).with_for_update()
-        ).one()
+    with store.transaction() as tx:
+        payment = tx.locked_payment(started.payment_id)
+        state = payment.state
         # Only from `pending`: a success webhook may have completed the payment already.
-        if payment.state == PaymentState.PENDING:
-            payment.state = payment_state_after(outcome)
+        if state == PaymentState.PENDING:
+            state = payment_state_after(outcome)
+        url = outcome if isinstance(outcome, str) else payment.authorization_url
+        tx.update_payment(payment.id, state, url)
+        payment = PaymentRecord(
+            payment.id,
+            payment.reference,
+            str(state),
+            payment.amount,
+            payment.currency,
+            payment.provider,
+            url,
+        )
         if isinstance(outcome, str):
-            payment.authorization_url = outcome
             response = StoredResponse(201, payment_created_body(payment, request))
         else:
             response = _provider_failure(payment, outcome)
-        session.execute(
-            update(IdempotencyKey)
-            .where(*_key_is(key))
-            .values(response_status=response.status, response_body=response.body, locked_at=None)
-        )
+        tx.store_response(key, response.status, response.body)
     return response
 
 
@@ -216,7 +222,7 @@ def payment_state_after(outcome: str | ProviderError) -> PaymentState:
     return PaymentState.FAILED
 
 
-def _provider_failure(payment: Payment, outcome: ProviderError) -> StoredResponse:
+def _provider_failure(payment: PaymentRecord, outcome: ProviderError) -> StoredResponse:
     code = (
         "provider_outcome_unknown"
         if isinstance(outcome, ProviderOutcomeUnknown)
@@ -226,7 +232,7 @@ def _provider_failure(payment: Payment, outcome: ProviderError) -> StoredRespons
     return StoredResponse(502, {"error": {"code": code, "message": message}})
 
 
-def payment_created_body(payment: Payment, request: InitializePayment) -> dict[str, Any]:
+def payment_created_body(payment: PaymentRecord, request: InitializePayment) -> dict[str, Any]:
     return {
         "reference": payment.reference,
         "state": payment.state,

@@ -138,3 +138,27 @@ def test_a_taken_reference_is_refused_and_leaves_no_key_behind() -> None:
     assert other not in store.keys  # the transaction rolled back
     assert len(store.payments) == 1
     assert len(provider.calls) == 1
+
+
+def test_an_expired_key_starts_afresh_and_the_old_payment_lets_go_of_it() -> None:
+    store, provider = FakeInitializeStore(), FakeProvider()
+    run(store, provider, command())
+    answer = run(store, provider, command(reference="ref-2"), now=NOW + timedelta(hours=25))
+    assert answer.status == 201
+    assert not answer.replayed
+    assert answer.body["reference"] == "ref-2"
+    assert len(store.payments) == 2
+    assert store.holders[KEY] == 2
+    assert "release_key" in store.calls
+
+
+def test_an_abandoned_key_takes_over_its_payment_instead_of_creating_another() -> None:
+    store, provider = FakeInitializeStore(), FakeProvider()
+    with store.transaction() as tx:  # a request that died between its two transactions
+        tx.claim_key(KEY, fingerprint(command()), NOW)
+        tx.add_payment(KEY, command(), "ref-1")
+    answer = run(store, provider, command(), now=NOW + timedelta(seconds=31))
+    assert answer.status == 201
+    assert len(store.payments) == 1
+    assert provider.calls == [("ref-1", "key-1")]
+    assert "relock_key" in store.calls

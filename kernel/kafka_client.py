@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import javaproperties
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -25,6 +25,8 @@ from confluent_kafka.admin import AdminClient
 
 from kernel.kafka_logs import client_logging
 from kernel.settings import KafkaClientSettings
+
+_Client = TypeVar("_Client", Producer, Consumer, AdminClient)
 
 Config = dict[str, Any]
 
@@ -259,29 +261,25 @@ def _rejected(exc: KafkaException, config: Mapping[str, Any]) -> KafkaConfigErro
 def new_producer(
     settings: KafkaClientSettings, role: str, extra: Mapping[str, Any] | None = None
 ) -> Producer:
-    config = producer_config(settings, role, extra)
-    try:
-        return Producer(config)
-    except KafkaException as exc:
-        raise _rejected(exc, config) from None  # the cause may quote a value
+    return _construct(Producer, producer_config(settings, role, extra))
 
 
 def new_consumer(
     settings: KafkaClientSettings, role: str, extra: Mapping[str, Any] | None = None
 ) -> Consumer:
-    config = consumer_config(settings, role, extra)
-    try:
-        return Consumer(config)
-    except KafkaException as exc:
-        raise _rejected(exc, config) from None  # the cause may quote a value
+    return _construct(Consumer, consumer_config(settings, role, extra))
 
 
 def new_admin(
     settings: KafkaClientSettings, role: str, extra: Mapping[str, Any] | None = None
 ) -> AdminClient:
-    config = admin_config(settings, role, extra)
+    return _construct(AdminClient, admin_config(settings, role, extra))
+
+
+def _construct(client: Callable[[dict[str, Any]], _Client], config: dict[str, Any]) -> _Client:
+    """The client, or one error naming what librdkafka refused, with secrets redacted."""
     try:
-        return AdminClient(config)
+        return client(config)
     except KafkaException as exc:
         raise _rejected(exc, config) from None  # the cause may quote a value
 

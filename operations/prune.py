@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from kernel.db.batches import delete_in_batches
+from kernel.batches import delete_in_batches
 from kernel.db.tables import ConsumedRecord
 
 BATCH = 1000

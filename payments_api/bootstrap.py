@@ -1,33 +1,45 @@
 """The api's composition root: everything `payhooks api` needs, built from the settings.
 
 Nothing connects at import time; the database engine, the provider client and the Redis client
-are built here and closed by `Api.aclose()`.
+are built here and closed by `Api.aclose()`. The service layer's ports (service_layer/ports.py) get
+their SQL adapters here: the initialize store, the read model and the key pruner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.db.engine import make_engine, make_session_factory
 from kernel.settings import Settings
+from payments_api.adapters.initialize_store import SqlInitializeStore
+from payments_api.adapters.key_pruner import SqlKeyPruner
 from payments_api.adapters.metrics import ApiMetrics
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.adapters.rate_limiter import RateLimiter
+from payments_api.adapters.read_model import SqlReadModel
 from payments_api.domain.clients import ApiClients
 from payments_api.domain.rate_limit import Limit
+from payments_api.service_layer.ports import InitializeStore, KeyPruner, ReadModel
 
 
 @dataclass
 class Api:
     settings: Settings
-    sessions: sessionmaker[Session]
+    sessions: sessionmaker[Session]  # /readyz asks PostgreSQL directly
+    initialize_store: InitializeStore
+    reads: ReadModel
+    key_pruner: KeyPruner
     provider_api: ProviderApi
     clients: ApiClients
     rate_limiter: RateLimiter
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    clock: Callable[[], datetime] = field(default=partial(datetime.now, UTC))  # the api's one clock
     engine: Engine | None = None
 
     async def aclose(self) -> None:
@@ -54,6 +66,9 @@ def bootstrap(
     return Api(
         settings=settings,
         sessions=sessions,
+        initialize_store=SqlInitializeStore(sessions),
+        reads=SqlReadModel(sessions),
+        key_pruner=SqlKeyPruner(sessions),
         provider_api=provider_api or ProviderApi(settings),
         clients=clients,
         rate_limiter=rate_limiter

@@ -1,5 +1,6 @@
-"""In-memory fakes of the consumer's ports (consumer/service_layer/ports.py), each with a record of
-its calls: the fast tier (tests/unit/service_layer) runs the service layers' decisions on them.
+"""In-memory fakes of the consumer's ports (consumer/service_layer/ports.py) and the api's
+(payments_api/service_layer/ports.py), each with a record of its calls: the fast tier
+(tests/unit/service_layer) runs the service layers' decisions on them.
 
 Writes are staged and applied only on `commit()`, so a unit of work left without a commit changes
 nothing, as PostgreSQL's would. The real-server tests stay the proof; these add speed.
@@ -18,7 +19,12 @@ from consumer.service_layer.ports import ConsumedRow, EventRecord, Held, Payment
 from kernel.db.tables import Payment
 from payments_api.domain.errors import ProviderError, ReferenceTaken
 from payments_api.domain.payments import InitializePayment
-from payments_api.service_layer.ports import KeyRecord, PaymentRecord, ScopedKey
+from payments_api.service_layer.ports import (
+    KeyRecord,
+    PaymentRecord,
+    PaymentSnapshot,
+    ScopedKey,
+)
 from schemas.states import PaymentState
 
 Write = Callable[[], None]
@@ -194,13 +200,28 @@ def _set_txn_id(payment: Payment, txn_id: str) -> None:
 @dataclass
 class FakeInitializeStore:
     """Idempotency-Keys and payments as committed; a transaction works on a copy that replaces
-    them only when its block ends normally (a raise leaves them as they were)."""
+    them only when its block ends normally (a raise leaves them as they were). Also the KeyPruner
+    port over the same keys: keys in `row_locked` are held by another transaction (skipped)."""
 
     keys: dict[ScopedKey, KeyRecord] = field(default_factory=dict)
     payments: dict[int, PaymentRecord] = field(default_factory=dict)
     holders: dict[ScopedKey, int] = field(default_factory=dict)  # key -> payment id
     calls: list[str] = field(default_factory=list)
     commits: int = 0
+    row_locked: set[ScopedKey] = field(default_factory=set)
+    prune_batches: list[tuple[datetime, int, int]] = field(default_factory=list)  # cutoff, limit, n
+
+    def delete_keys_before(self, cutoff: datetime, limit: int) -> int:
+        old = [
+            key
+            for key, record in self.keys.items()
+            if record.created_at < cutoff and key not in self.row_locked
+        ][:limit]
+        for key in old:  # the payment stays, its key is cleared
+            del self.keys[key]
+            self.holders.pop(key, None)
+        self.prune_batches.append((cutoff, limit, len(old)))
+        return len(old)
 
     @contextmanager
     def transaction(self) -> Iterator[FakeInitializeTransaction]:
@@ -298,3 +319,21 @@ class FakeProvider:
         if self.error is not None:
             raise self.error
         return f"https://checkout.example/{reference}"
+
+
+@dataclass
+class FakeReadModel:
+    """GET /payments' and GET /wallets' read model: payments by reference, balances by user."""
+
+    payments: dict[str, PaymentSnapshot] = field(default_factory=dict)
+    users: dict[str, dict[str, int]] = field(default_factory=dict)  # user id -> currency -> balance
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (method, argument)
+
+    def payment(self, reference: str) -> PaymentSnapshot | None:
+        self.calls.append(("payment", reference))
+        return self.payments.get(reference)
+
+    def balances(self, user_id: str) -> dict[str, int] | None:
+        self.calls.append(("balances", user_id))
+        found = self.users.get(user_id)
+        return None if found is None else dict(sorted(found.items()))

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.db.tables import IdempotencyKey, Payment
+from payments_api.adapters.payment_rows import create_payment
 from payments_api.domain.errors import ReferenceTaken
 from payments_api.domain.payments import InitializePayment
-from payments_api.service_layer.payments import create_payment
 from payments_api.service_layer.ports import KeyRecord, PaymentRecord, ScopedKey
 from schemas.states import PaymentState
 

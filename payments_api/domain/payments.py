@@ -67,17 +67,19 @@ class InitializePayment(BaseModel):
     )
 
 
+# fullmatch, not match: re's `$` also matches before a trailing newline ("ref-1\n"), pydantic's
+# (Rust) regex does not, so `match` would let through what the request models refuse.
 def could_be_reference(text: str) -> bool:
     """False for what no payment's reference can be (so it is never sent to the database)."""
-    return REFERENCE.match(text) is not None
+    return REFERENCE.fullmatch(text) is not None
 
 
 def could_be_user_id(text: str) -> bool:
-    return USER_ID.match(text) is not None
+    return USER_ID.fullmatch(text) is not None
 
 
 def valid_idempotency_key(key: str) -> bool:
-    return IDEMPOTENCY_KEY.match(key) is not None
+    return IDEMPOTENCY_KEY.fullmatch(key) is not None
 
 
 def metadata_for_provider(

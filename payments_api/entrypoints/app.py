@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 import structlog
@@ -25,7 +25,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kernel.http_edge import BodyTooLarge, error_response, http_error, read_body
-from payments_api.adapters.initialize_store import SqlInitializeStore
 from payments_api.bootstrap import Api
 from payments_api.domain.errors import (
     IdempotencyKeyInFlight,
@@ -35,8 +34,6 @@ from payments_api.domain.errors import (
 from payments_api.domain.payments import (
     MAX_IDEMPOTENCY_KEY,
     InitializePayment,
-    could_be_reference,
-    could_be_user_id,
     fingerprint,
     valid_idempotency_key,
 )
@@ -118,10 +115,10 @@ async def initialize(request: Request, client: str) -> Response:
 async def _initialize(api: Api, key: ScopedKey, command: InitializePayment) -> Response:
     settings = api.settings
     use = service.Initializer(
-        store=SqlInitializeStore(api.sessions),
+        store=api.initialize_store,
         provider=api.provider_api,
         in_thread=run_in_threadpool,
-        clock=partial(datetime.now, UTC),
+        clock=api.clock,
         policy=service.KeyPolicy(
             ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
             lock_timeout=timedelta(seconds=settings.idempotency_lock_seconds),
@@ -137,9 +134,7 @@ def _respond(stored: service.StoredResponse) -> Response:
 
 async def get_payment(request: Request, _: str) -> Response:
     reference = request.path_params["reference"]
-    found = None
-    if could_be_reference(reference):
-        found = await run_in_threadpool(payment_view, api_of(request).sessions, reference)
+    found = await run_in_threadpool(payment_view, api_of(request).reads, reference)
     if found is None:
         return error_response(404, "payment_not_found", f"no payment has reference {reference!r}")
     return JSONResponse(found)
@@ -147,9 +142,7 @@ async def get_payment(request: Request, _: str) -> Response:
 
 async def get_wallet(request: Request, _: str) -> Response:
     user_id = request.path_params["user_id"]
-    found = None
-    if could_be_user_id(user_id):
-        found = await run_in_threadpool(wallet_view, api_of(request).sessions, user_id)
+    found = await run_in_threadpool(wallet_view, api_of(request).reads, user_id)
     if found is None:
         return error_response(404, "user_not_found", f"no user {user_id!r} has a wallet")
     return JSONResponse(found)
@@ -206,7 +199,9 @@ async def _prune_forever(api: Api) -> None:
     ttl = timedelta(hours=api.settings.idempotency_key_ttl_hours)
     while True:
         try:
-            pruned = await run_in_threadpool(prune_idempotency_keys, api.sessions, ttl)
+            pruned = await run_in_threadpool(
+                partial(prune_idempotency_keys, api.key_pruner, ttl, now=api.clock())
+            )
         except SQLAlchemyError as exc:
             log.warning("api.prune_failed", error_class=type(exc).__name__)
         else:

@@ -1,6 +1,8 @@
-"""What the initialize flow needs from the world, as ports: the Idempotency-Key and payment
-writes of one transaction, and the provider's initialize call. The SQL and httpx adapters in
-payments_api/adapters/ implement them; tests/fakes.py holds in-memory fakes for the fast tier.
+"""What the api's service layer needs from the world, as ports: the initialize flow's
+Idempotency-Key and payment writes of one transaction and the provider's initialize call; the read
+model of GET /payments and GET /wallets; the pruning of old Idempotency-Keys. The SQL and httpx
+adapters in payments_api/adapters/ implement them; tests/fakes.py holds in-memory fakes for the
+fast tier.
 """
 
 from __future__ import annotations
@@ -89,3 +91,34 @@ class ProviderInitializer(Protocol):
         self, request: InitializePayment, reference: str, idempotency_key: str
     ) -> str:
         """The checkout URL; raises ProviderRefused or ProviderOutcomeUnknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSnapshot:
+    """A payment as GET /payments/{reference} shows it; `user_id` is the merchant's id."""
+
+    reference: str
+    state: str
+    credited: bool
+    refunded_amount: int
+    user_id: str
+    amount: int
+    currency: str
+    provider: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class ReadModel(Protocol):
+    def payment(self, reference: str) -> PaymentSnapshot | None:
+        """The payment with this reference, if any."""
+
+    def balances(self, user_id: str) -> dict[str, int] | None:
+        """The user's balance per currency (in currency order); None when no such user."""
+
+
+class KeyPruner(Protocol):
+    def delete_keys_before(self, cutoff: datetime, limit: int) -> int:
+        """One transaction: delete at most `limit` Idempotency-Keys created before `cutoff`
+        (skipping rows another transaction holds), each key's payment letting go of it; the
+        number deleted."""

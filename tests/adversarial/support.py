@@ -17,7 +17,7 @@ from consumer.entrypoints.worker import run
 from kernel.db.tables import LedgerTransaction, ProcessedEvent
 from kernel.settings import Settings
 from kernel.topics import ensure_topics
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from producer_gateway.domain.intake import verify_and_normalize
 from schemas.envelope import WebhookEnvelope
 from schemas.providers import SCHEMES

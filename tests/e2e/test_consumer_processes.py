@@ -17,7 +17,7 @@ from kernel.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
 from kernel.kafka_client import new_consumer
 from kernel.settings import Settings
 from payhooks_devtools.localnet import free_port
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.helpers import (
     eventually,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kernel.db.tables import LedgerTransaction, Payment, Wallet
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import Settings
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.names import main_topic, retry_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import eventually, payhooks_process, webhook_envelope

@@ -18,7 +18,7 @@ from kernel.db.tables import Payment
 from kernel.settings import Settings
 from kernel.topics import delete_topics
 from payhooks_devtools.localnet import free_port, wait_http_ok
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.names import dlq_topic
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import (

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kernel.db.tables import LedgerTransaction, Payment, Wallet
 from kernel.settings import Settings
 from payhooks_devtools.localnet import free_port, wait_http_ok
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import eventually, payhooks_process, paystack_body, signed_headers
 

@@ -26,7 +26,7 @@ from consumer.service_layer.settle import Settler
 from kernel.db.tables import ConsumedRecord, LedgerTransaction, Payment, User, Wallet
 from kernel.settings import Settings
 from payhooks_devtools.localnet import free_port
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.envelope import WebhookEnvelope
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import paystack_envelope_bytes

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from kernel.db.tables import IdempotencyKey, Payment, Wallet
 from kernel.settings import Settings
 from payhooks_devtools.simulator.app import build_simulator
+from payments_api.adapters.key_pruner import SqlKeyPruner
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.service_layer.prune import prune_idempotency_keys
 from tests.gateway_support import (
@@ -449,7 +450,7 @@ def test_keys_past_their_ttl_are_pruned_and_can_start_afresh(
         )
 
     # When the api's pruning runs
-    pruned = prune_idempotency_keys(session_factory, ttl)
+    pruned = prune_idempotency_keys(SqlKeyPruner(session_factory), ttl, now=datetime.now(UTC))
 
     # Then only the old key is gone, its payment kept but let go of the key
     assert pruned == 1

@@ -18,7 +18,7 @@ from kernel.db.tables import LedgerTransaction, Payment, ProcessedEvent, Wallet
 from kernel.settings import Settings
 from kernel.topics import ensure_topics
 from payhooks_devtools.simulator.events import reversal_body
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas import headers as h
 from schemas.envelope import WebhookEnvelope
 from schemas.names import dlq_topic, main_topic, retry_topic

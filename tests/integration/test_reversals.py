@@ -23,7 +23,7 @@ from kernel.db.tables import LedgerReversal, LedgerTransaction, Payment, Wallet
 from kernel.settings import Settings
 from operations.reconcile import reconcile
 from payhooks_devtools.simulator.events import reversal_body, webhook_body
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from tests.conftest import PAYSTACK_SECRET
 from tests.helpers import signed_envelope
 

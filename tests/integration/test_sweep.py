@@ -18,7 +18,7 @@ from kernel.db.tables import LedgerTransaction, Payment, Wallet
 from kernel.settings import Settings
 from kernel.topics import ensure_topics
 from operations.sweep import SqlSweepLedger, Sweeper, kafka_publisher
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.names import main_topic
 from schemas.providers.confirm import Confirmation, ConfirmedStatus
 from schemas.sweep import SweepClaim, sweep_envelope

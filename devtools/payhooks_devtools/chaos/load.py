@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from kernel.settings import Settings
 from payhooks_devtools.simulator.events import reversal_body, webhook_body
-from payments_api.service_layer.payments import create_payment
+from payments_api.adapters.payment_rows import create_payment
 from schemas.providers import SCHEMES
 
 REFUND_SHARE = 0.05

@@ -1,4 +1,5 @@
-"""Payment initialization's database side: the user, the wallet and the payment log row."""
+"""The payment log row and the user's wallet on a SQLAlchemy session: the initialize store adds
+payments with it (and tests, the chaos load and the e2e runs seed theirs)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from consumer.service_layer.ports import ConsumedRow, EventRecord, Held, PaymentKey, ReversalRow
-from kernel.db.tables import Payment
+from consumer.service_layer.ports import (
+    ConsumedRow,
+    EventRecord,
+    Held,
+    LockedPayment,
+    PaymentKey,
+    ReversalRow,
+)
 from payments_api.domain.errors import ProviderError, ReferenceTaken
 from payments_api.domain.payments import InitializePayment
 from payments_api.service_layer.ports import (
@@ -34,7 +40,7 @@ Write = Callable[[], None]
 class FakeLedger:
     """Payments, wallet balances and the rows a credit writes, as committed so far."""
 
-    payments: dict[str, Payment] = field(default_factory=dict)
+    payments: dict[str, LockedPayment] = field(default_factory=dict)  # committed rows
     balances: dict[int, int] = field(default_factory=dict)
     credits: list[tuple[str, str]] = field(default_factory=list)  # (reference, event_id)
     reversals: list[ReversalRow] = field(default_factory=list)
@@ -48,11 +54,10 @@ class FakeLedger:
 
     def add_payment(
         self, reference: str, amount: int = 500_000, currency: str = "NGN", *, wallet_id: int = 1
-    ) -> Payment:
-        payment = Payment(
+    ) -> LockedPayment:
+        payment = LockedPayment(
             id=len(self.payments) + 1,
             reference=reference,
-            user_id=1,
             wallet_id=wallet_id,
             amount=amount,
             currency=currency,
@@ -67,9 +72,9 @@ class FakeLedger:
 
     # --- the Ledger port ---------------------------------------------------------------------
 
-    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, Payment]:
+    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, LockedPayment]:
         self.calls.append("lock_payments_by")
-        found: dict[PaymentKey, Payment] = {}
+        found: dict[PaymentKey, LockedPayment] = {}
         for key in keys:
             for payment in self.payments.values():
                 by_txn = key.txn_id and payment.provider_txn_id == key.txn_id
@@ -84,7 +89,7 @@ class FakeLedger:
 
     def add_credits(
         self,
-        credits: Sequence[tuple[Payment, str]],
+        credits: Sequence[tuple[LockedPayment, str]],
         sources: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         self.calls.append("add_credits")
@@ -94,11 +99,14 @@ class FakeLedger:
                 raise RuntimeError(f"the ledger refuses {payment.reference}")
             self.staged.append(lambda p=payment, e=event_id: self._credit(p, e))
 
-    def _credit(self, payment: Payment, event_id: str) -> None:
+    def _credit(self, payment: LockedPayment, event_id: str) -> None:
         if any(reference == payment.reference for reference, _ in self.credits):
             raise AssertionError(f"UNIQUE(reference) violated: {payment.reference}")
         self.credits.append((payment.reference, event_id))
-        payment.state, payment.credited = "completed", True
+        self._update(payment.reference, state="completed", credited=True)
+
+    def _update(self, reference: str, **changes: Any) -> None:
+        self.payments[reference] = replace(self.payments[reference], **changes)
 
     def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
         self.calls.append("settle_wallets")
@@ -111,9 +119,10 @@ class FakeLedger:
 
     def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None:
         self.calls.append("set_provider_txn_ids")
-        by_id = {p.id: p for p in self.payments.values()}
+        by_id = {p.id: p.reference for p in self.payments.values()}
         for payment_id, txn_id in pairs:
-            self.staged.append(lambda p=by_id[payment_id], t=txn_id: _set_txn_id(p, t))
+            reference = by_id[payment_id]
+            self.staged.append(lambda r=reference, t=txn_id: self._update(r, provider_txn_id=t))
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
         self.calls.append("add_reversals")
@@ -122,8 +131,9 @@ class FakeLedger:
 
     def _reverse(self, row: ReversalRow) -> None:
         self.reversals.append(row)
-        row.payment.refunded_amount += row.amount
-        row.payment.state = row.state_after
+        reference = row.payment.reference
+        refunded = self.payments[reference].refunded_amount + row.amount
+        self._update(reference, refunded_amount=refunded, state=row.state_after)
 
     def flag_payment(self, payment_id: int, reason: str) -> None:
         self.calls.append("flag_payment")
@@ -188,10 +198,6 @@ class FakeLocks:
         wanted = sorted(set(references))
         self.held.append(wanted)
         yield Held(timed_out={r for r in wanted if r in self.taken})
-
-
-def _set_txn_id(payment: Payment, txn_id: str) -> None:
-    payment.provider_txn_id = txn_id
 
 
 # --- the api's initialize flow (payments_api/service_layer/ports.py) ------------------------

@@ -8,11 +8,10 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     String,
-    and_,
     column,
     func,
-    or_,
     select,
     text,
     tuple_,
@@ -22,7 +21,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from consumer.service_layer.ports import ConsumedRow, EventRecord, PaymentKey, ReversalRow
+from consumer.service_layer.ports import (
+    ConsumedRow,
+    EventRecord,
+    LockedPayment,
+    PaymentKey,
+    ReversalRow,
+)
 from kernel.db.tables import LedgerReversal, Payment
 
 # The batch statements take one array per column (`unnest`), so each is one fixed text: no
@@ -53,6 +58,35 @@ _SETTLE_WALLETS = text(
     RETURNING wallets.id, wallets.balance
     """
 )
+# The payments a batch names, locked in id order; columns in `LockedPayment`'s order.
+_LOCK_PAYMENTS = text(
+    """
+    SELECT id, reference, wallet_id, amount, currency, state, credited, refunded_amount, provider,
+        provider_txn_id
+    FROM payments
+    WHERE reference = ANY (CAST(:references AS text[]))
+    ORDER BY id FOR UPDATE
+    """
+)
+_LOCK_PAYMENTS_OR_TXNS = text(
+    """
+    SELECT id, reference, wallet_id, amount, currency, state, credited, refunded_amount, provider,
+        provider_txn_id
+    FROM payments
+    WHERE reference = ANY (CAST(:references AS text[]))
+        OR (provider, provider_txn_id) IN (SELECT * FROM unnest(CAST(:providers AS text[]),
+            CAST(:txn_ids AS text[])))
+    ORDER BY id FOR UPDATE
+    """
+)
+# Only where none is known yet: the first credited transaction's id stays.
+_SET_PROVIDER_TXN_IDS = text(
+    """
+    UPDATE payments SET provider_txn_id = t.txn_id
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:txn_ids AS text[])) AS t (id, txn_id)
+    WHERE payments.id = t.id AND payments.provider_txn_id IS NULL
+    """
+)
 _RECORD_EVENTS = text(
     """
     INSERT INTO processed_events (event_id, provider, event_type, reference, outcome, detail)
@@ -78,33 +112,40 @@ class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, Payment]:
+    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, LockedPayment]:
         """Lock the payments the keys name (by reference or provider txn id), in id order; each
         payment is found under every key that names it. A txn id naming two payments (it should
-        not) finds neither: nothing is credited or reversed on an ambiguous match."""
+        not) finds neither: nothing is credited or reversed on an ambiguous match. Plain rows
+        (one fixed statement, no ORM objects): the service layer only reads them."""
         wanted = set(keys)
         references = sorted({k.reference for k in wanted if k.reference})
         txns = sorted({(k.provider, k.txn_id) for k in wanted if not k.reference and k.txn_id})
         if not references and not txns:
             return {}
-        conditions = []
-        if references:
-            conditions.append(Payment.reference.in_(references))
         if txns:
-            conditions.append(tuple_(Payment.provider, Payment.provider_txn_id).in_(txns))
-        rows = self.session.scalars(
-            select(Payment).where(or_(*conditions)).order_by(Payment.id).with_for_update()
-        ).all()
-        found: dict[PaymentKey, Payment] = {}
-        by_txn: dict[tuple[str, str], list[Payment]] = {}
+            params = {
+                "references": references,
+                "providers": [provider for provider, _ in txns],
+                "txn_ids": [txn_id for _, txn_id in txns],
+            }
+            rows = self._connection().execute(_LOCK_PAYMENTS_OR_TXNS, params).all()
+        else:
+            rows = self._connection().execute(_LOCK_PAYMENTS, {"references": references}).all()
+        found: dict[PaymentKey, LockedPayment] = {}
+        by_txn: dict[tuple[str, str], list[LockedPayment]] = {}
         for row in rows:
-            found[PaymentKey(reference=row.reference)] = row
-            if row.provider_txn_id:
-                by_txn.setdefault((row.provider, row.provider_txn_id), []).append(row)
+            payment = LockedPayment(*row)
+            found[PaymentKey(reference=payment.reference)] = payment
+            if payment.provider_txn_id:
+                by_txn.setdefault((payment.provider, payment.provider_txn_id), []).append(payment)
         for (provider, txn_id), matches in by_txn.items():
             if len(matches) == 1:
                 found[PaymentKey(provider=provider, txn_id=txn_id)] = matches[0]
         return {key: found[key] for key in wanted if key in found}
+
+    def _connection(self) -> Connection:
+        """The transaction's connection: Core execution, without the ORM's per-statement work."""
+        return self.session.connection()
 
     def applied_reversals(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (provider, reversal id) already have their ledger row."""
@@ -120,7 +161,7 @@ class LedgerRepository:
 
     def add_credits(
         self,
-        credits: Sequence[tuple[Payment, str]],
+        credits: Sequence[tuple[LockedPayment, str]],
         sources: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         """Credit many locked payments in one round trip, not two statements per payment: the
@@ -131,7 +172,7 @@ class LedgerRepository:
         if not credits:
             return
         paid_by = list(sources) or [(p.provider, None) for p, _ in credits]
-        self.session.execute(
+        self._connection().execute(
             _ADD_CREDITS,
             {
                 "references": [p.reference for p, _ in credits],
@@ -154,9 +195,11 @@ class LedgerRepository:
         ids = sorted(wallet for wallet, delta in deltas.items() if delta)
         if not ids:
             return set()
-        rows = self.session.execute(
-            _SETTLE_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]}
-        ).all()
+        rows = (
+            self._connection()
+            .execute(_SETTLE_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]})
+            .all()
+        )
         return {row.id for row in rows if row.balance < 0}
 
     def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None:
@@ -164,12 +207,9 @@ class LedgerRepository:
         data = sorted(set(pairs))
         if not data:
             return
-        txns = values(column("id", BigInteger), column("txn_id", String), name="txns").data(data)
-        self.session.execute(
-            update(Payment)
-            .where(and_(Payment.id == txns.c.id, Payment.provider_txn_id.is_(None)))
-            .values(provider_txn_id=txns.c.txn_id)
-            .execution_options(synchronize_session=False)
+        self._connection().execute(
+            _SET_PROVIDER_TXN_IDS,
+            {"ids": [i for i, _ in data], "txn_ids": [txn for _, txn in data]},
         )
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
@@ -219,7 +259,7 @@ class LedgerRepository:
         if not unique:
             return
         ordered = [unique[key] for key in sorted(unique)]
-        self.session.execute(
+        self._connection().execute(
             _RECORD_CONSUMED,
             {
                 "topics": [r.source_topic for r in ordered],
@@ -237,7 +277,7 @@ class LedgerRepository:
         if not unique:
             return
         ordered = [unique[key] for key in sorted(unique)]
-        self.session.execute(
+        self._connection().execute(
             _RECORD_EVENTS,
             {
                 "event_ids": [r.event_id for r in ordered],

@@ -33,11 +33,11 @@ from consumer.domain.state_machine import PaymentState
 from consumer.service_layer.ports import (
     ConsumedRow,
     EventRecord,
+    LockedPayment,
     PaymentKey,
     ReversalRow,
     UnitOfWork,
 )
-from kernel.db.tables import Payment
 from schemas.envelope import WebhookEnvelope
 from schemas.errors import ContractError
 from schemas.providers import SCHEMES, ProviderEvent
@@ -94,7 +94,7 @@ def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> Provi
         raise PoisonMessage(str(exc)) from exc
 
 
-def _view(payment: Payment) -> PaymentView:
+def _view(payment: LockedPayment) -> PaymentView:
     return PaymentView(
         payment.reference,
         payment.amount,
@@ -126,14 +126,14 @@ def _key(item: CreditItem) -> PaymentKey:
 class _Ledger:
     """The batch's payments as the events decided so far left them."""
 
-    payments: dict[PaymentKey, Payment]
+    payments: dict[PaymentKey, LockedPayment]
     applied_reversals: set[tuple[str, str]]
     views: dict[int, PaymentView]
 
-    def payment(self, item: CreditItem) -> Payment | None:
+    def payment(self, item: CreditItem) -> LockedPayment | None:
         return self.payments.get(_key(item))
 
-    def view(self, payment: Payment) -> PaymentView:
+    def view(self, payment: LockedPayment) -> PaymentView:
         return self.views.setdefault(payment.id, _view(payment))
 
 
@@ -272,7 +272,7 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
 
 
 def _wallet_deltas(
-    credits: Sequence[tuple[Payment, str, str | None]], reversals: Sequence[ReversalRow]
+    credits: Sequence[tuple[LockedPayment, str, str | None]], reversals: Sequence[ReversalRow]
 ) -> dict[int, int]:
     """Each touched wallet's change: its credits minus its reversals."""
     deltas: dict[int, int] = {}

@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from kernel.db.tables import Payment
-
 
 @dataclass(frozen=True, slots=True)
 class PaymentKey:
@@ -24,10 +22,27 @@ class PaymentKey:
 
 
 @dataclass(frozen=True, slots=True)
+class LockedPayment:
+    """A payment row as one unit of work locked it (`FOR UPDATE`): plain values, no ORM object.
+    The service layer reads it; what a batch changes is written through the `Ledger`."""
+
+    id: int
+    reference: str
+    wallet_id: int
+    amount: int
+    currency: str
+    state: str
+    credited: bool
+    refunded_amount: int
+    provider: str
+    provider_txn_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReversalRow:
     """One refund / lost dispute to write: the locked payment and the state it ends in."""
 
-    payment: Payment
+    payment: LockedPayment
     provider: str
     reversal_id: str
     kind: str
@@ -80,13 +95,14 @@ class Locks(Protocol):
 class Ledger(Protocol):
     """The ledger rows one unit of work reads and writes."""
 
-    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, Payment]: ...
+    def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, LockedPayment]:
+        """Lock the payments the keys name, in id order (`FOR UPDATE`), for the transaction."""
 
     def applied_reversals(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
     def add_credits(
         self,
-        credits: Sequence[tuple[Payment, str]],
+        credits: Sequence[tuple[LockedPayment, str]],
         sources: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         """Ledger rows for `credits`; `sources` (provider, provider txn id) per credit are who

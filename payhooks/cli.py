@@ -215,10 +215,10 @@ def _serve_http(
         workers=workers,
         log_config=uvicorn_log_config(settings.log_format),
         access_log=False,
-        # The public listener's limits (docs/security.md): h11 caps the request head while it
-        # is parsed (httptools does not), uvicorn answers 503 over the concurrency limit.
-        http="h11",
-        h11_max_incomplete_event_size=settings.gateway_max_header_bytes,
+        # The listener's limits (docs/security.md): httptools with a cap on the request head
+        # (kernel/http_listener.py, 431), uvicorn answers 503 over the concurrency limit.
+        http="kernel.http_listener:CappedHttpToolsProtocol",
+        h11_max_incomplete_event_size=settings.gateway_max_header_bytes,  # = its head cap
         limit_concurrency=settings.gateway_limit_concurrency,
         timeout_keep_alive=5,
     )

@@ -14,7 +14,6 @@ import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,7 +28,6 @@ from producer_gateway.domain.intake import (
     main_record,
     verify_and_normalize,
 )
-from producer_gateway.entrypoints.limits import HeaderCap
 from schemas.errors import MalformedPayload, SignatureInvalid
 
 log = structlog.get_logger("payhooks.gateway")
@@ -227,7 +225,6 @@ def build_app(gateway: Gateway) -> Starlette:
         routes=ROUTES,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,
-        middleware=[Middleware(HeaderCap, max_bytes=gateway.settings.gateway_max_header_bytes)],
     )
     app.state.gateway = gateway
     return app

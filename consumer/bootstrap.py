@@ -19,15 +19,16 @@ from consumer.service_layer.batch import BatchHandler
 from consumer.service_layer.confirm import Confirmer
 from consumer.service_layer.ports import Locks, UnitOfWork
 from consumer.service_layer.settle import Settler
+from consumer.settings import ConsumerSettings
 from kernel.db.engine import make_engine, make_session_factory
 from kernel.provider_verify import HttpProviderVerifier, ProviderVerifier
-from kernel.settings import PROVIDERS, Settings
+from kernel.settings import PROVIDERS, CreditLockSettings, TopicSettings, WebhookSecretsSettings
 from schemas.names import dlq_topic, main_topic, retry_topics
 
 
 @dataclass
 class CreditApp:
-    settings: Settings
+    settings: ConsumerSettings
     group: str
     engine: Engine
     session_factory: sessionmaker[Session]
@@ -61,7 +62,7 @@ class CreditApp:
             self.handler.verifier.close()
 
 
-def default_locks(settings: Settings) -> Locks:
+def default_locks(settings: CreditLockSettings) -> Locks:
     if not settings.consumer_redis_lock:
         return NoLocks()
     return CreditLocks(
@@ -73,13 +74,13 @@ def default_locks(settings: Settings) -> Locks:
     )
 
 
-def _secrets_of(settings: Settings) -> Callable[[str], tuple[bytes, ...]]:
+def _secrets_of(settings: WebhookSecretsSettings) -> Callable[[str], tuple[bytes, ...]]:
     """Each provider's secrets, decoded once (every record asks for its provider's)."""
     known = {provider: settings.provider_secrets(provider) for provider in PROVIDERS}
     return lambda provider: known.get(provider, ())
 
 
-def due_policy(settings: Settings) -> DuePolicy:
+def due_policy(settings: TopicSettings) -> DuePolicy:
     """not-before counts on retry topics only, and never past the longest retry delay."""
     retry = frozenset(retry_topics(settings.topic_prefix, len(settings.retry_delays)))
     return DuePolicy(
@@ -89,7 +90,7 @@ def due_policy(settings: Settings) -> DuePolicy:
 
 
 def bootstrap(
-    settings: Settings,
+    settings: ConsumerSettings,
     *,
     group: str | None = None,
     locks: Locks | None = None,

@@ -7,11 +7,14 @@ Here in the kernel so the runtime CLI (`payhooks.cli`) and the dev tooling's com
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic_settings import BaseSettings
 
 from kernel.settings import Settings
+
+S = TypeVar("S", bound=BaseSettings)
 
 KafkaOpt = Annotated[
     str | None,
@@ -34,9 +37,15 @@ StateOpt = Annotated[
 ]
 
 
+def settings_of(kind: type[S], **overrides: Any) -> S:
+    """A settings class (a deployable's, or a group) from the environment, with the flags that
+    were given on top."""
+    return kind(**{key: value for key, value in overrides.items() if value is not None})
+
+
 def settings_from(**overrides: Any) -> Settings:
-    """Settings from the environment, with the flags that were given on top."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    """Every setting (`Settings`) from the environment, with the flags that were given on top."""
+    return settings_of(Settings, **overrides)
 
 
 def progress(message: str) -> None:

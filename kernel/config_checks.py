@@ -9,7 +9,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 
-from kernel.settings import Settings
+from kernel.settings import WebhookSecretsSettings
 from schemas.errors import CommandError
 
 MIN_SECRET_CHARS = 24  # after any fixed prefix
@@ -72,7 +72,7 @@ _CHECKS: dict[str, tuple[str, Callable[[str], str | None]]] = {
 }
 
 
-def _secret_problems(settings: Settings) -> Iterator[str]:
+def _secret_problems(settings: WebhookSecretsSettings) -> Iterator[str]:
     for provider, (variable, check) in _CHECKS.items():
         secrets = settings.provider_secrets(provider)
         for position, secret in enumerate(secrets, start=1):
@@ -82,7 +82,7 @@ def _secret_problems(settings: Settings) -> Iterator[str]:
                 yield f"{variable}{which} {problem}"
 
 
-def _confirmation_problems(settings: Settings) -> Iterator[str]:
+def _confirmation_problems(settings: WebhookSecretsSettings) -> Iterator[str]:
     unconfirmed = set(settings.hash_only_providers()) - settings.confirmed_providers()
     for provider in sorted(unconfirmed):
         yield (
@@ -91,12 +91,12 @@ def _confirmation_problems(settings: Settings) -> Iterator[str]:
         )
 
 
-def config_problems(settings: Settings) -> list[str]:
+def config_problems(settings: WebhookSecretsSettings) -> list[str]:
     """Every problem, one line each; empty when the configuration may run."""
     return [*_secret_problems(settings), *_confirmation_problems(settings)]
 
 
-def check_config(settings: Settings) -> None:
+def check_config(settings: WebhookSecretsSettings) -> None:
     """Raise ConfigInvalid naming the first problem (the process exits ≠ 0 with that line)."""
     problems = config_problems(settings)
     if problems:

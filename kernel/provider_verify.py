@@ -14,7 +14,7 @@ from typing import Protocol
 
 import httpx
 
-from kernel.settings import Settings
+from kernel.settings import ProviderApiSettings
 from schemas.providers.confirm import (
     Confirmation,
     ConfirmedStatus,
@@ -38,23 +38,10 @@ class ProviderVerifier(Protocol):
         """Release connections."""
 
 
-def provider_api_key(settings: Settings, provider: str) -> str | None:
-    """The API key a provider's REST API takes (Paystack's is its webhook secret key)."""
-    if provider == "paystack":
-        keys = settings.provider_secrets("paystack")
-        return keys[0].decode() if keys else None
-    secret = {
-        "stripe": settings.stripe_api_key,
-        "flutterwave": settings.flutterwave_secret_key,
-        "standard": settings.standard_api_key,
-    }.get(provider)
-    return secret.get_secret_value() if secret else None
-
-
 class HttpProviderVerifier:
     """One shared httpx.Client (connection pooling); close() when done."""
 
-    def __init__(self, settings: Settings, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: ProviderApiSettings, client: httpx.Client | None = None) -> None:
         self._settings = settings
         self._client = client or httpx.Client(timeout=settings.provider_timeout_seconds)
 
@@ -64,7 +51,7 @@ class HttpProviderVerifier:
         request = verify_request(provider, reference, transaction_id)
         url = self._settings.provider_api_base(provider).rstrip("/") + request.path
         headers = {"Accept": "application/json"}
-        key = provider_api_key(self._settings, provider)
+        key = self._settings.provider_api_key(provider)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         try:

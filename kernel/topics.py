@@ -15,7 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from kernel.kafka_client import bootstrap_servers, new_admin
-from kernel.settings import Settings
+from kernel.settings import TopicSettings
 from schemas.names import all_topics, dlq_topic
 
 MIN_INSYNC = "min.insync.replicas"
@@ -43,7 +43,7 @@ class FoundTopic:
     config: Mapping[str, str]
 
 
-def wanted_topics(settings: Settings) -> tuple[TopicSpec, ...]:
+def wanted_topics(settings: TopicSettings) -> tuple[TopicSpec, ...]:
     """The main, retry and DLQ topics with the configured partitions, RF, min ISR, retention."""
     base = {MIN_INSYNC: str(settings.topic_min_insync_replicas)}
     dlq = {**base, RETENTION: str(int(settings.dlq_retention * 1000))}
@@ -58,7 +58,7 @@ def wanted_topics(settings: Settings) -> tuple[TopicSpec, ...]:
     )
 
 
-def settings_problems(settings: Settings, brokers: int) -> list[str]:
+def settings_problems(settings: TopicSettings, brokers: int) -> list[str]:
     """What is wrong with the configuration on a cluster of `brokers` (a one-broker local
     stack can only have RF 1 / min ISR 1, and is not held to the availability rule)."""
     rf, isr = settings.topic_replication_factor, settings.topic_min_insync_replicas
@@ -103,16 +103,16 @@ def differences(wanted: Sequence[TopicSpec], found: Mapping[str, FoundTopic]) ->
 # --- the cluster -----------------------------------------------------------------------------
 
 
-def _admin(settings: Settings) -> AdminClient:
+def _admin(settings: TopicSettings) -> AdminClient:
     # log_level 3: librdkafka's info lines (e.g. purging its queue on close) are noise here.
     return new_admin(settings, "topics", {"log_level": 3})
 
 
-def existing_topics(settings: Settings, *, timeout: float = 30.0) -> set[str]:
+def existing_topics(settings: TopicSettings, *, timeout: float = 30.0) -> set[str]:
     return set(_admin(settings).list_topics(timeout=timeout).topics)
 
 
-def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
+def ensure_topics(settings: TopicSettings, *, timeout: float = 30.0) -> tuple[str, ...]:
     """Create the main, retry and DLQ topics where missing; return their names."""
     admin = _admin(settings)
     specs = wanted_topics(settings)
@@ -138,7 +138,7 @@ def ensure_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ..
     return tuple(spec.name for spec in specs)
 
 
-def require_topics(settings: Settings, *, timeout: float = 30.0) -> None:
+def require_topics(settings: TopicSettings, *, timeout: float = 30.0) -> None:
     """At process start: create the topics if PAYHOOKS_CREATE_TOPICS, else insist they exist."""
     if settings.create_topics:
         ensure_topics(settings, timeout=timeout)
@@ -175,7 +175,7 @@ def found_topics(
     }
 
 
-def check_topics(settings: Settings) -> list[str]:
+def check_topics(settings: TopicSettings) -> list[str]:
     """Every difference between the configuration and the cluster (empty: all as configured)."""
     admin = _admin(settings)
     brokers = len(admin.list_topics(timeout=30).brokers)
@@ -184,7 +184,7 @@ def check_topics(settings: Settings) -> list[str]:
     return settings_problems(settings, brokers) + differences(wanted, found)
 
 
-def delete_topics(settings: Settings, *, timeout: float = 30.0) -> tuple[str, ...]:
+def delete_topics(settings: TopicSettings, *, timeout: float = 30.0) -> tuple[str, ...]:
     """Delete every topic of `settings.topic_prefix` (tests and demos clean up after themselves:
     a long-lived broker otherwise collects partitions, each holding open files)."""
     admin = _admin(settings)

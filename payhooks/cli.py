@@ -1,4 +1,6 @@
-"""`payhooks`: the one console script. Each command parses flags, builds Settings, calls one thing.
+"""`payhooks`: the one console script. Each command parses flags, builds its settings, calls one
+thing: a deployable's command its own class (`GatewaySettings`, `ApiSettings`, `ConsumerSettings`),
+the operations commands every setting (`Settings`).
 
 Every flag mirrors a `PAYHOOKS_*` variable (shown in `--help`); a flag given wins over the variable.
 Errors are one line on stderr and a non-zero exit, never a traceback.
@@ -11,9 +13,24 @@ from typing import Annotated, Any
 
 import typer
 
-from kernel.cli_options import DatabaseOpt, KafkaOpt, PrefixOpt, RedisOpt, progress, settings_from
+from kernel.cli_options import (
+    DatabaseOpt,
+    KafkaOpt,
+    PrefixOpt,
+    RedisOpt,
+    progress,
+    settings_from,
+    settings_of,
+)
 from kernel.config_checks import check_config
-from kernel.settings import Settings
+from kernel.settings import (
+    DatabaseSettings,
+    HttpListenerSettings,
+    KafkaClientSettings,
+    ProcessSettings,
+    Settings,
+    TopicSettings,
+)
 from schemas.errors import CommandError
 
 app = typer.Typer(
@@ -63,7 +80,7 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
     """Apply the migrations up to the newest."""
     from kernel.db.migrate import upgrade
 
-    settings = settings_from(database_url=database_url)
+    settings = settings_of(DatabaseSettings, database_url=database_url)
     upgrade(settings.database_url)
     typer.echo("database schema is up to date")
 
@@ -99,6 +116,7 @@ def gateway(
     """Serve the public HTTP gateway: webhooks and health only, no database. It starts even when
     Kafka does not answer: /healthz 200, /readyz and webhooks 503 + Retry-After until it is back."""
     from kernel.logs import configure_logging
+    from producer_gateway.settings import GatewaySettings
 
     _export(
         {
@@ -108,7 +126,7 @@ def gateway(
             "METRICS_HOST": metrics_host,
         }
     )
-    settings = settings_from()
+    settings = settings_of(GatewaySettings)
     configure_logging(settings.log_format)
     check_config(settings)
     _refused_by_kafka(settings, "gateway")
@@ -155,6 +173,7 @@ def api(
     """
     from kernel.logs import configure_logging
     from payments_api.domain.clients import ApiClients
+    from payments_api.settings import ApiSettings
 
     _export(
         {
@@ -164,7 +183,7 @@ def api(
             "METRICS_HOST": metrics_host,
         }
     )
-    settings = settings_from()
+    settings = settings_of(ApiSettings)
     configure_logging(settings.log_format)
     # Checked here too, so a bad PAYHOOKS_API_TOKENS is one line and exit 1, not a worker crash.
     ApiClients.parse(token.get_secret_value() for token in settings.api_tokens)
@@ -189,7 +208,7 @@ def _export(values: dict[str, str | None]) -> None:
 
 def _serve_http(
     factory: str,
-    settings: Settings,
+    settings: HttpListenerSettings,
     *,
     host: str,
     port: int,
@@ -251,9 +270,11 @@ def consumer(
 ) -> None:
     """Run one member of the credit consumer group (start more processes to scale out)."""
     from consumer.entrypoints.run import run_consumer
+    from consumer.settings import ConsumerSettings
 
     run_consumer(
-        settings_from(
+        settings_of(
+            ConsumerSettings,
             consumer_group=group,
             kafka_bootstrap=kafka_bootstrap,
             database_url=database_url,
@@ -265,14 +286,14 @@ def consumer(
     )
 
 
-def _require_kafka(settings: Settings, role: str) -> None:
+def _require_kafka(settings: KafkaClientSettings, role: str) -> None:
     """Kafka answers and accepts our credentials, or one line and exit ≠ 0."""
     from kernel.kafka_client import check_connection
 
     check_connection(settings, role)
 
 
-def _refused_by_kafka(settings: Settings, role: str) -> None:
+def _refused_by_kafka(settings: KafkaClientSettings, role: str) -> None:
     """Refused credentials / TLS end the process with one line; a Kafka that is merely down
     does not (the gateway serves 503s, the consumer retries)."""
     from kernel.kafka_client import check_connection
@@ -280,7 +301,7 @@ def _refused_by_kafka(settings: Settings, role: str) -> None:
     check_connection(settings, role, timeout=5.0, refusal_only=True)
 
 
-def _topics_if_kafka_answers(settings: Settings) -> None:
+def _topics_if_kafka_answers(settings: TopicSettings) -> None:
     """The gateway does not wait for Kafka: it serves 503s until Kafka and the topics are there."""
     import structlog
     from confluent_kafka import KafkaException
@@ -671,7 +692,7 @@ def _log_crash(exc: BaseException) -> None:
         from kernel.logs import configure_logging
 
         try:
-            log_format = settings_from().log_format
+            log_format = ProcessSettings().log_format
         except ValueError:  # the settings themselves may be what crashed
             log_format = "auto"
         configure_logging(log_format)

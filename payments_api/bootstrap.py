@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.db.engine import make_engine, make_session_factory
-from kernel.settings import Settings
 from payments_api.adapters.initialize_store import SqlInitializeStore
 from payments_api.adapters.key_pruner import SqlKeyPruner
 from payments_api.adapters.metrics import ApiMetrics
@@ -26,11 +25,12 @@ from payments_api.adapters.read_model import SqlReadModel
 from payments_api.domain.clients import ApiClients
 from payments_api.domain.rate_limit import Limit
 from payments_api.service_layer.ports import InitializeStore, KeyPruner, ReadModel
+from payments_api.settings import ApiSettings
 
 
 @dataclass
 class Api:
-    settings: Settings
+    settings: ApiSettings
     sessions: sessionmaker[Session]  # /readyz asks PostgreSQL directly
     initialize_store: InitializeStore
     reads: ReadModel
@@ -50,7 +50,7 @@ class Api:
 
 
 def bootstrap(
-    settings: Settings,
+    settings: ApiSettings,
     *,
     sessions: sessionmaker[Session] | None = None,
     provider_api: ProviderApi | None = None,

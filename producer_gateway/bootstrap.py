@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kernel.settings import Settings
 from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.adapters.metrics import GatewayMetrics
+from producer_gateway.settings import GatewaySettings
 from schemas.names import dlq_topic, main_topic
 from schemas.providers import SCHEMES, ProviderScheme
 
@@ -29,7 +29,7 @@ class WebhookProvider:
 
 @dataclass
 class Gateway:
-    settings: Settings
+    settings: GatewaySettings
     publisher: KafkaPublisher
     main_topic: str
     dlq_topic: str
@@ -55,7 +55,7 @@ class Gateway:
 
 
 def bootstrap(
-    settings: Settings,
+    settings: GatewaySettings,
     *,
     publisher: KafkaPublisher | None = None,
     clock: Callable[[], float] = time.time,

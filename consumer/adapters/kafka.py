@@ -35,20 +35,21 @@ from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBou
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery, HandOff
+from consumer.settings import ConsumerSettings
 from kernel.kafka_client import new_consumer, new_producer
-from kernel.settings import Settings
+from kernel.settings import ConsumerKnobs
 from schemas.headers import decode_headers
 
 log = structlog.get_logger("payhooks.consumer")
 
 
-def instance_id(settings: Settings) -> str:
+def instance_id(settings: ConsumerKnobs) -> str:
     """Names this member's transactional id. A restarted member that reuses it fences and
     aborts its predecessor's open transaction at once instead of after the timeout."""
     return settings.consumer_instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def consumer_settings(settings: Settings, group: str) -> dict[str, Any]:
+def consumer_settings(settings: ConsumerKnobs, group: str) -> dict[str, Any]:
     return {
         "group.id": group,
         "enable.auto.commit": False,
@@ -63,7 +64,7 @@ def consumer_settings(settings: Settings, group: str) -> dict[str, Any]:
     }
 
 
-def producer_settings(settings: Settings, group: str) -> dict[str, Any]:
+def producer_settings(settings: ConsumerKnobs, group: str) -> dict[str, Any]:
     return {
         "transactional.id": f"{group}.{instance_id(settings)}",
         "transaction.timeout.ms": settings.consumer_transaction_timeout_ms,
@@ -106,7 +107,7 @@ class KafkaChannel:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ConsumerSettings,
         group: str,
         topics: Sequence[str],
         lag: LagMetrics | None = None,

@@ -36,7 +36,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
 from consumer.domain.records import HandOff
-from kernel.settings import Settings
+from kernel.settings import ConsumerKnobs
 
 log = structlog.get_logger("payhooks.consumer")
 
@@ -88,7 +88,7 @@ class TxnBounds:
     budget: float  # longest a transaction retries before it is abandoned, seconds
 
     @classmethod
-    def of(cls, settings: Settings) -> TxnBounds:
+    def of(cls, settings: ConsumerKnobs) -> TxnBounds:
         """Far inside max.poll.interval.ms (the loop polls again long before the group would
         evict the member) and inside transaction.timeout.ms (past it the coordinator aborts
         the transaction anyway)."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 from consumer.bootstrap import bootstrap
 from consumer.entrypoints.probes import Health, serve_probes
 from consumer.entrypoints.worker import main as run_worker
+from consumer.settings import ConsumerSettings
 from kernel.config_checks import check_config
 from kernel.kafka_client import check_connection
 from kernel.logs import configure_logging
-from kernel.settings import Settings
+from kernel.settings import TopicSettings
 from kernel.topics import require_topics
 
 
-def run_consumer(settings: Settings) -> None:
+def run_consumer(settings: ConsumerSettings) -> None:
     """One member of the credit consumer group, until it is told to stop."""
     configure_logging(settings.log_format)
     check_config(settings)
@@ -30,7 +31,7 @@ def run_consumer(settings: Settings) -> None:
         credit_app.close()
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: TopicSettings) -> None:
     """Refused credentials / TLS end the process with one line; a Kafka that is merely down is
     retried by the worker. Then the topics must exist."""
     check_connection(settings, "consumer", timeout=5.0, refusal_only=True)

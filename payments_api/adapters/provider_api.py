@@ -13,14 +13,13 @@ from typing import Any
 
 import httpx
 
-from kernel.provider_verify import provider_api_key
-from kernel.settings import Settings
 from payments_api.domain.errors import (
     ProviderOutcomeUnknown,
     ProviderRefused,
     ProviderUnavailable,
 )
 from payments_api.domain.payments import InitializePayment, metadata_for_provider
+from payments_api.settings import ApiSettings
 from schemas.providers.base import to_major_units
 
 
@@ -128,7 +127,7 @@ _PROVIDERS: dict[str, tuple[Builder, Callable[[Any], Any]]] = {
 class ProviderApi:
     """Initializes payments at the providers. One shared httpx.AsyncClient per gateway."""
 
-    def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, settings: ApiSettings, client: httpx.AsyncClient | None = None) -> None:
         self._settings = settings
         self._client = client or httpx.AsyncClient(timeout=settings.provider_timeout_seconds)
 
@@ -152,7 +151,7 @@ class ProviderApi:
             ),
         )
         headers = {"Idempotency-Key": idempotency_key}
-        key = provider_api_key(settings, request.provider)
+        key = settings.provider_api_key(request.provider)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         url = settings.provider_api_base(request.provider).rstrip("/") + call.path

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from kernel.logs import configure_logging
 from kernel.metrics_listener import multiprocess_mode, serve_metrics
-from kernel.settings import Settings
 from payments_api.bootstrap import bootstrap
 from payments_api.entrypoints.app import build_app
+from payments_api.settings import ApiSettings
 
 
 def create_app() -> object:
     """uvicorn factory (`--factory`): settings from the environment, one api per process."""
-    settings = Settings()
+    settings = ApiSettings()
     configure_logging(settings.log_format)
     api = bootstrap(settings)
     if settings.api_metrics_port is not None and not multiprocess_mode():

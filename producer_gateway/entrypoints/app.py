@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kernel.http_edge import BodyTooLarge, BodyTooSlow, error_response, http_error, read_body
-from kernel.settings import Settings
+from kernel.settings import GatewayKnobs
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
 from producer_gateway.domain.intake import (
@@ -166,7 +166,7 @@ def _count(gateway: Gateway, provider: str, outcome: str, response: Response) ->
     return response
 
 
-def _too_slow(settings: Settings) -> Response:
+def _too_slow(settings: GatewayKnobs) -> Response:
     return error_response(
         408,
         "body_timeout",

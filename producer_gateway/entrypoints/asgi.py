@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from kernel.logs import configure_logging
 from kernel.metrics_listener import multiprocess_mode, serve_metrics
-from kernel.settings import Settings
 from producer_gateway.bootstrap import bootstrap
 from producer_gateway.entrypoints.app import build_app
+from producer_gateway.settings import GatewaySettings
 
 
 def create_app() -> object:
     """uvicorn factory (`--factory`): settings from the environment, one gateway per process."""
-    settings = Settings()
+    settings = GatewaySettings()
     configure_logging(settings.log_format)
     gateway = bootstrap(settings)
     port = settings.gateway_metrics_port

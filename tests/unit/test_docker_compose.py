@@ -7,7 +7,10 @@ from typing import Any
 
 import yaml
 
-from kernel.settings import Settings
+from consumer.settings import ConsumerSettings
+from kernel.settings import DatabaseSettings, Settings
+from payments_api.settings import ApiSettings
+from producer_gateway.settings import GatewaySettings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
@@ -36,6 +39,26 @@ def test_every_payhooks_variable_is_a_real_setting() -> None:
     environment = load()["x-payhooks-env"]
     fields = {f"PAYHOOKS_{name.upper()}" for name in Settings.model_fields}
     assert set(environment) <= fields, set(environment) - fields
+
+
+def test_every_payhooks_variable_is_read_by_a_process_compose_runs() -> None:
+    # The services share one environment; each process reads its own class out of it.
+    environment = load()["x-payhooks-env"]
+    runs = {
+        "db": DatabaseSettings,
+        "gateway": GatewaySettings,
+        "api": ApiSettings,
+        "consumer": ConsumerSettings,
+    }
+    kinds = {runs[service["command"][1]] for service in _payhooks_services()}
+    assert kinds == set(runs.values())
+    read = {f"PAYHOOKS_{name.upper()}" for kind in kinds for name in kind.model_fields}
+    assert set(environment) <= read, set(environment) - read
+
+
+def _payhooks_services() -> list[dict[str, Any]]:
+    services = load()["services"].values()
+    return [service for service in services if service.get("command", [""])[0] == "payhooks"]
 
 
 def test_processes_run_real_payhooks_commands() -> None:

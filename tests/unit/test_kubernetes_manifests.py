@@ -12,8 +12,11 @@ import pytest
 import typer
 import yaml
 
+from consumer.settings import ConsumerSettings
 from kernel.settings import Settings
 from payhooks import cli
+from payments_api.settings import ApiSettings
+from producer_gateway.settings import GatewaySettings
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30"
@@ -219,3 +222,48 @@ def test_every_payhooks_variable_in_the_manifests_is_a_real_setting() -> None:
         named |= {variable["name"] for variable in container.get("env", [])}
     unknown = {name for name in named if name.startswith("PAYHOOKS_")} - fields
     assert not unknown, f"not settings: {unknown}"
+
+
+# The deployables' own settings classes (docs/architecture.md, "Settings").
+PROCESS_SETTINGS = {"gateway": GatewaySettings, "api": ApiSettings, "consumer": ConsumerSettings}
+
+
+def _deployables() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for where, container in containers():
+        argv = container.get("args") or container.get("command") or []
+        if argv[:1] == ["payhooks"] and argv[1] in PROCESS_SETTINGS:
+            found.append((where, argv[1], container))
+    return found
+
+
+def _secret_variables(kind: type[Any]) -> set[str]:
+    """What a process reads that only a Secret may hold: its SecretStr fields and the database
+    URL; the SASL password travels in the Kafka client properties file instead."""
+    return {
+        f"PAYHOOKS_{name.upper()}"
+        for name, field in kind.model_fields.items()
+        if "SecretStr" in str(field.annotation) or name == "database_url"
+    } - {"PAYHOOKS_KAFKA_SASL_PASSWORD"}
+
+
+def test_each_process_is_offered_exactly_the_secrets_its_settings_read() -> None:
+    # Least privilege: the gateway gets no database URL nor API key; the consumer, which
+    # confirms with the providers' verify APIs, gets their API keys.
+    assert {command for _, command, _ in _deployables()} == set(PROCESS_SETTINGS)
+    for where, command, container in _deployables():
+        given = {
+            variable["name"]
+            for variable in container.get("env", [])
+            if "secretKeyRef" in variable.get("valueFrom", {})
+        }
+        assert given == _secret_variables(PROCESS_SETTINGS[command]), where
+
+
+def test_each_process_sets_only_variables_its_settings_or_its_command_read() -> None:
+    commands = typer.main.get_command(cli.app).commands
+    for where, command, container in _deployables():
+        flags = {param.envvar for param in commands[command].params if param.envvar}
+        read = {f"PAYHOOKS_{name.upper()}" for name in PROCESS_SETTINGS[command].model_fields}
+        named = {variable["name"] for variable in container.get("env", [])}
+        assert named <= read | flags, (where, named - read - flags)

@@ -94,6 +94,7 @@ def template_database(stack_settings: Settings) -> Iterator[str]:
 
 def _drop_database(database_url: str) -> None:
     url = make_url(database_url)
+    assert url.database is not None
     connection = psycopg2.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, dbname="postgres"
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -97,7 +98,7 @@ class FakeLedger:
         for payment, event_id in credits:
             if payment.reference in self.fail_on_credit:
                 raise RuntimeError(f"the ledger refuses {payment.reference}")
-            self.staged.append(lambda p=payment, e=event_id: self._credit(p, e))
+            self.staged.append(partial(self._credit, payment, event_id))
 
     def _credit(self, payment: LockedPayment, event_id: str) -> None:
         if any(reference == payment.reference for reference, _ in self.credits):
@@ -111,7 +112,7 @@ class FakeLedger:
     def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
         self.calls.append("settle_wallets")
         for wallet_id, delta in deltas.items():
-            self.staged.append(lambda w=wallet_id, d=delta: self._add(w, d))
+            self.staged.append(partial(self._add, wallet_id, delta))
         return {w for w, d in deltas.items() if self.balances.get(w, 0) + d < 0}
 
     def _add(self, wallet_id: int, delta: int) -> None:
@@ -122,12 +123,12 @@ class FakeLedger:
         by_id = {p.id: p.reference for p in self.payments.values()}
         for payment_id, txn_id in pairs:
             reference = by_id[payment_id]
-            self.staged.append(lambda r=reference, t=txn_id: self._update(r, provider_txn_id=t))
+            self.staged.append(partial(self._update, reference, provider_txn_id=txn_id))
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
         self.calls.append("add_reversals")
         for row in rows:
-            self.staged.append(lambda r=row: self._reverse(r))
+            self.staged.append(partial(self._reverse, row))
 
     def _reverse(self, row: ReversalRow) -> None:
         self.reversals.append(row)
@@ -142,12 +143,15 @@ class FakeLedger:
     def record_consumed(self, rows: Iterable[ConsumedRow]) -> None:
         self.calls.append("record_consumed")
         for row in rows:
-            self.staged.append(lambda r=row: self.consumed.append(r))
+            self.staged.append(partial(self.consumed.append, row))
 
     def record_events(self, rows: Iterable[EventRecord]) -> None:
         self.calls.append("record_events")
-        for row in rows:  # ON CONFLICT (event_id) DO NOTHING
-            self.staged.append(lambda r=row: self.events.setdefault(r.event_id, r))
+        for row in rows:
+            self.staged.append(partial(self._record_event, row))
+
+    def _record_event(self, row: EventRecord) -> None:  # ON CONFLICT (event_id) DO NOTHING
+        self.events.setdefault(row.event_id, row)
 
 
 @dataclass

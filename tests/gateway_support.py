@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -49,7 +50,7 @@ FIELDS = {
 
 def with_providers(settings: Settings, *, rotation: bool = False, **overrides: object) -> Settings:
     """`settings` with every provider's secret set (new first, then old when `rotation`)."""
-    values = {
+    values: dict[str, Any] = {
         FIELDS[p]: f"{SECRETS[p]},{OLD_SECRETS[p]}" if rotation else SECRETS[p] for p in SECRETS
     }
     values["api_tokens"] = API_TOKENS

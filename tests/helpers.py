@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,7 +117,9 @@ def paystack_envelope_bytes(
 
 
 def produce_records(
-    kafka: str | KafkaClientSettings, topic: str, records: list[tuple[bytes | None, bytes | None]]
+    kafka: str | KafkaClientSettings,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None]],
 ) -> None:
     """Publish (key, value) records and wait until Kafka holds them all."""
     producer = new_producer(kafka_settings(kafka), "test", {"linger.ms": 20, "acks": "all"})
@@ -156,7 +158,7 @@ def read_committed(
 
 # --- dead letters: records shaped as the consumer writes them to `<prefix>.webhooks.dlq` --------
 
-DlqRecord = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
+DlqRecord = tuple[bytes | None, bytes, list[tuple[str, str | bytes | None]]]
 
 
 def webhook_envelope(
@@ -192,7 +194,7 @@ def dlq_headers(
     first_failed_at_ms: int = 1_700_000_000_000,
     original_topic: str = "test.webhooks",
     group: str = "test-credit",
-) -> list[tuple[str, bytes]]:
+) -> list[tuple[str, str | bytes | None]]:
     values = {
         hdr.ATTEMPT: str(attempt),
         hdr.NOT_BEFORE: "0",

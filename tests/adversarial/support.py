@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +30,7 @@ DEAD_API = "http://127.0.0.1:9/nothing-listens-here"  # never the real providers
 
 def adversarial_settings(settings: Settings, **overrides: object) -> Settings:
     """Every provider on, short retry delays, provider APIs that never reach the internet."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "retry_delays": DELAYS,
         "consumer_inprocess_attempts": 1,
         "consumer_batch_size": 50,

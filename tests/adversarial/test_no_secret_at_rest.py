@@ -80,7 +80,7 @@ def test_an_old_record_with_the_hash_is_read_as_hash_only_and_never_shown(
             provider="flutterwave",
             event_type="charge.completed",
             reference="ref-old",
-            received_at="2026-11-27T10:00:00Z",  # type: ignore[arg-type]
+            received_at="2026-11-27T10:00:00Z",
             raw_body=encode_body(body),
         ).to_bytes()
     )

@@ -33,7 +33,7 @@ KEY = b"same-partition"
 FAR_FUTURE_MS = str(int(time.time() * 1000) + 10 * 365 * 86_400_000)
 
 
-def _poison_records() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+def _poison_records() -> list[tuple[bytes, list[tuple[str, str | bytes | None]]]]:
     envelope = json.loads(paystack_envelope_bytes("poison-base64"))
     envelope["raw_body"] = "%%% not base64 %%%"
     return [

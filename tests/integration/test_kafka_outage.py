@@ -97,10 +97,14 @@ def test_an_outage_mid_transaction_is_abandoned_then_the_batch_commits_once_kafk
     channel = KafkaChannel(settings, settings.consumer_group, [main_topic(settings.topic_prefix)])
     channel.start()
     first = poll_all(channel, len(RECORDS))
+
+    def stop_the_broker() -> None:
+        kafka.stop()
+
     with capture_logs() as logs:
         # When: the broker stops after the hand-off was produced, before the offsets are sent.
         done = channel.complete(
-            [handoff(settings, first[0])], next_offsets(first), before_commit=kafka.stop
+            [handoff(settings, first[0])], next_offsets(first), before_commit=stop_the_broker
         )
         kafka.start(lambda _: None)
         # Then: the same records come again once the consumer is rewound, and commit.

@@ -64,12 +64,13 @@ class ProviderSpy(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
+    bases: dict[str, Any] = {
+        f"{p}_api_base": f"{SIMULATOR}/{p}"
+        for p in ("paystack", "stripe", "flutterwave", "standard")
+    }
     return with_providers(
         settings,
-        **{
-            f"{p}_api_base": f"{SIMULATOR}/{p}"
-            for p in ("paystack", "stripe", "flutterwave", "standard")
-        },
+        **bases,
     )
 
 

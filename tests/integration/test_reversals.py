@@ -219,22 +219,26 @@ def test_every_provider_refunds_and_charges_back_once(
     assert state(session_factory, reference) == ("charged_back", AMOUNT, 0, 2)
 
 
-def _insert_reversal(factory: sessionmaker[Session], reference: str, amount: int, rid: str) -> None:
-    with factory() as session:
-        payment = session.scalars(select(Payment).where(Payment.reference == reference)).one()
-        session.add(
-            LedgerReversal(
-                payment_id=payment.id,
-                wallet_id=payment.wallet_id,
-                provider="paystack",
-                reversal_id=rid,
-                kind="refund",
-                amount=amount,
-                currency="NGN",
-                event_id=rid,
+def _insert_reversal(
+    factory: sessionmaker[Session], reference: str, amount: int, rid: str, *, times: int = 1
+) -> None:
+    """Insert the reversal row `times` times, each in its own transaction."""
+    for _ in range(times):
+        with factory() as session:
+            payment = session.scalars(select(Payment).where(Payment.reference == reference)).one()
+            session.add(
+                LedgerReversal(
+                    payment_id=payment.id,
+                    wallet_id=payment.wallet_id,
+                    provider="paystack",
+                    reversal_id=rid,
+                    kind="refund",
+                    amount=amount,
+                    currency="NGN",
+                    event_id=rid,
+                )
             )
-        )
-        session.commit()
+            session.commit()
 
 
 @pytest.mark.parametrize(
@@ -242,7 +246,7 @@ def _insert_reversal(factory: sessionmaker[Session], reference: str, amount: int
     [
         (True, lambda f: _insert_reversal(f, "db1", AMOUNT + 1, "X-over")),
         (False, lambda f: _insert_reversal(f, "db1", 1, "X-uncredited")),
-        (True, lambda f: [_insert_reversal(f, "db1", 1, "X-dup") for _ in range(2)]),
+        (True, lambda f: _insert_reversal(f, "db1", 1, "X-dup", times=2)),
     ],
     ids=["beyond-the-credit", "not-credited", "same-refund-id-twice"],
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -217,7 +218,7 @@ def test_claims_kafka_refused_are_released_and_claimed_again_next_pass(
     assert payment_of(session_factory, "refused-1").sweep_claims == 1
 
 
-def _settled(logs: list[dict[str, Any]]) -> list[str]:
+def _settled(logs: Sequence[Mapping[str, Any]]) -> list[str]:
     return [e["event"] for e in logs if e["event"] in ("credit.applied", "credit.duplicate")]
 
 

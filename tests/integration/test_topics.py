@@ -6,7 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+# confluent-kafka's stubs leave these out of confluent_kafka.admin's exports (kernel/topics.py too)
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from kernel.kafka_client import new_admin
 from kernel.settings import Settings

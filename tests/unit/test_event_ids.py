@@ -4,13 +4,15 @@ payhooks namespace: ids already on Kafka and in `processed_events` must not chan
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.providers.base import _EVENT_ID_NAMESPACE, deterministic_event_id
 
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
+_SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # not encodable: no event id is built from them
+_TEXT = st.text(st.characters(exclude_categories=_SURROGATES), max_size=300)
 
 
 @given(provider=_TEXT, event_type=_TEXT, reference=_TEXT)

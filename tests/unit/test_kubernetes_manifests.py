@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]  # ships no type information
 import pytest
 import typer
 import yaml
@@ -189,7 +189,7 @@ def test_the_processes_that_call_the_providers_may_reach_them_and_dns() -> None:
 def _payhooks_invocations() -> list[tuple[str, list[str]]]:
     found = []
     for where, container in containers():
-        argv = container.get("args") or container.get("command")
+        argv = container.get("args") or container["command"]
         if argv[:2] == ["sh", "-c"]:
             for part in argv[2].split("&&"):
                 found.append((where, shlex.split(part)))

@@ -16,7 +16,7 @@ PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)")
 
 def pins(lock: str) -> dict[str, str]:
     text = (ROOT / "requirements" / lock).read_text()
-    found = {}
+    found: dict[str, str] = {}
     for block in re.split(r"\n(?=\S)", text):
         match = PIN.match(block)
         if match:

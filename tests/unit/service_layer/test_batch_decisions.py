@@ -190,7 +190,7 @@ def test_a_connection_that_stays_down_hands_the_record_to_a_retry_topic() -> Non
     # Given a ledger whose commits keep failing
     ledger = FakeLedger()
     ledger.add_payment("ref-down")
-    down = [DependencyUnavailable("PostgreSQL: gone") for _ in range(5)]
+    down: list[BaseException] = [DependencyUnavailable("PostgreSQL: gone") for _ in range(5)]
     uow = FakeUnitOfWork(ledger, failures=down)
 
     # When the record is handled

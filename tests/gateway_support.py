@@ -19,9 +19,11 @@ from payhooks_devtools.localnet import free_port
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.bootstrap import bootstrap as bootstrap_api
 from payments_api.entrypoints.app import build_app as build_api_app
+from payments_api.settings import ApiSettings
 from producer_gateway.bootstrap import bootstrap
 from producer_gateway.entrypoints.app import build_app
-from tests.helpers import eventually
+from producer_gateway.settings import GatewaySettings
+from tests.helpers import eventually, narrowed
 
 SECRETS = {
     "paystack": "sk_test_paystack_primary_0123456789abcdef",
@@ -82,7 +84,7 @@ def gateway_client(
     settings: Settings, *, clock: Callable[[], float] = time.time
 ) -> Iterator[httpx.Client]:
     """The real gateway app, with a real Kafka publisher, over real HTTP."""
-    app = build_app(bootstrap(settings, clock=clock))
+    app = build_app(bootstrap(narrowed(settings, GatewaySettings), clock=clock))
     with serving(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client
@@ -93,7 +95,8 @@ def api_client(
     settings: Settings, *, provider_api: ProviderApi | None = None, token: str | None = API_TOKEN
 ) -> Iterator[httpx.Client]:
     """The real api app (real PostgreSQL and Redis) over real HTTP, sending `token` as bearer."""
-    app = build_api_app(bootstrap_api(settings, provider_api=provider_api), prune=False)
+    api = bootstrap_api(narrowed(settings, ApiSettings), provider_api=provider_api)
+    app = build_api_app(api, prune=False)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with serving(app) as url, httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         client.app = app  # type: ignore[attr-defined]

@@ -12,19 +12,31 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from pydantic_settings import BaseSettings
 
 from consumer.bootstrap import bootstrap
 from consumer.entrypoints.worker import run
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.provider_verify import ProviderUnreachable
-from kernel.settings import KafkaClientSettings
+from kernel.settings import KafkaClientSettings, Settings
 from payhooks_devtools.localnet import stop_process
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import deterministic_event_id
 from tests.conftest import PAYSTACK_SECRET
+
+DeployableSettings = TypeVar("DeployableSettings", bound=BaseSettings)
+
+
+def narrowed(settings: Settings, cls: type[DeployableSettings]) -> DeployableSettings:
+    """`settings` as one deployable's own class (`ApiSettings`, `ConsumerSettings`, …): the
+    same, already validated values of its fields, without reading the environment again."""
+    values = {name: getattr(settings, name) for name in cls.model_fields}
+    # the pydantic mypy plugin types model_construct on a type variable as its bound
+    return cast(DeployableSettings, cls.model_construct(**values))
 
 
 def kafka_settings(kafka: str | KafkaClientSettings) -> KafkaClientSettings:

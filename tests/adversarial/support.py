@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.bootstrap import CreditApp, bootstrap
 from consumer.entrypoints.worker import run
+from consumer.settings import ConsumerSettings
 from kernel.db.tables import LedgerTransaction, ProcessedEvent
 from kernel.settings import Settings
 from kernel.topics import ensure_topics
@@ -23,6 +24,7 @@ from producer_gateway.domain.intake import verify_and_normalize
 from schemas.envelope import WebhookEnvelope
 from schemas.providers import SCHEMES
 from tests.gateway_support import SECRETS, with_providers
+from tests.helpers import narrowed
 
 DELAYS = (0.2, 0.3)
 DEAD_API = "http://127.0.0.1:9/nothing-listens-here"  # never the real providers from a test
@@ -44,7 +46,7 @@ def adversarial_settings(settings: Settings, **overrides: object) -> Settings:
 @contextmanager
 def worker(settings: Settings) -> Iterator[CreditApp]:
     """A consumer group member in a thread; asserts at the end that it was still running."""
-    app = bootstrap(settings)
+    app = bootstrap(narrowed(settings, ConsumerSettings))
     stop = threading.Event()
     crashed: list[BaseException] = []
 

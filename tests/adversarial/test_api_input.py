@@ -21,7 +21,9 @@ from kernel.db.tables import IdempotencyKey, Payment, User, Wallet
 from kernel.settings import Settings
 from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.provider_api import ProviderApi
+from payments_api.settings import ApiSettings
 from tests.gateway_support import api_client, with_providers
+from tests.helpers import narrowed
 
 pytestmark = pytest.mark.integration
 SIMULATOR = "http://simulator"
@@ -49,7 +51,9 @@ def client(settings: Settings, provider: CountingTransport) -> Iterator[httpx.Cl
     api_settings = with_providers(
         settings, paystack_api_base=f"{SIMULATOR}/paystack", api_rate_burst=1000
     )
-    provider_api = ProviderApi(api_settings, httpx.AsyncClient(transport=provider))
+    provider_api = ProviderApi(
+        narrowed(api_settings, ApiSettings), httpx.AsyncClient(transport=provider)
+    )
     with api_client(api_settings, provider_api=provider_api) as client:
         yield client
 

@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.bootstrap import bootstrap as bootstrap_consumer
 from consumer.entrypoints.worker import run as run_consumer
+from consumer.settings import ConsumerSettings
 from kernel.db.tables import LedgerTransaction, Payment, Wallet
 from kernel.settings import Settings
 from payhooks_devtools.simulator.app import build_simulator
 from payhooks_devtools.simulator.events import webhook_body
 from payments_api.adapters.provider_api import ProviderApi
+from payments_api.settings import ApiSettings
 from schemas.providers import SCHEMES
 from tests.gateway_support import SECRETS, api_client, gateway_client, with_providers
-from tests.helpers import eventually
+from tests.helpers import eventually, narrowed
 
 pytestmark = pytest.mark.integration
 SIMULATOR = "http://simulator"
@@ -63,7 +65,9 @@ def api_settings(settings: Settings) -> Settings:
 @contextmanager
 def api_with(settings: Settings, fault: str) -> Iterator[httpx.Client]:
     inner = httpx.ASGITransport(app=build_simulator(settings, SIMULATOR))
-    provider_api = ProviderApi(settings, httpx.AsyncClient(transport=FaultyProvider(inner, fault)))
+    provider_api = ProviderApi(
+        narrowed(settings, ApiSettings), httpx.AsyncClient(transport=FaultyProvider(inner, fault))
+    )
     with api_client(settings, provider_api=provider_api) as client:
         yield client
 
@@ -114,7 +118,7 @@ def test_only_a_definite_refusal_fails_the_payment(
 
 @contextmanager
 def consumer(settings: Settings) -> Iterator[None]:
-    app = bootstrap_consumer(settings)
+    app = bootstrap_consumer(narrowed(settings, ConsumerSettings))
     stop = threading.Event()
     thread = threading.Thread(target=run_consumer, args=(app, stop), daemon=True)
     thread.start()

@@ -20,7 +20,9 @@ from kernel.settings import Settings
 from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.entrypoints.openapi import openapi_document
+from payments_api.settings import ApiSettings
 from tests.gateway_support import API_TOKEN, api_client, with_providers
+from tests.helpers import narrowed
 
 pytestmark = pytest.mark.integration
 SIMULATOR = "http://simulator"
@@ -44,7 +46,9 @@ def client(settings: Settings) -> Iterator[httpx.Client]:
     }
     api_settings = with_providers(settings, api_rate_burst=100_000).model_copy(update=overrides)
     simulator = httpx.ASGITransport(app=build_simulator(api_settings, SIMULATOR))
-    provider_api = ProviderApi(api_settings, httpx.AsyncClient(transport=simulator))
+    provider_api = ProviderApi(
+        narrowed(api_settings, ApiSettings), httpx.AsyncClient(transport=simulator)
+    )
     with api_client(api_settings, provider_api=provider_api) as client:
         yield client
 

@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 
 from consumer.adapters.kafka import KafkaChannel
 from consumer.domain.records import Delivery, HandOff, next_offsets
+from consumer.settings import ConsumerSettings
 from kernel.kafka_client import new_consumer
 from kernel.settings import Settings
 from kernel.topics import ensure_topics
@@ -28,7 +29,7 @@ from payhooks_devtools.stack import default_cache_dir
 from payhooks_devtools.stack.native import NativeKafka
 from schemas.names import main_topic, retry_topic
 from tests.conftest import PROJECT_ROOT
-from tests.helpers import eventually, produce_records, read_committed
+from tests.helpers import eventually, narrowed, produce_records, read_committed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -94,7 +95,11 @@ def test_an_outage_mid_transaction_is_abandoned_then_the_batch_commits_once_kafk
     kafka: NativeKafka, outage_settings: Settings
 ) -> None:
     settings = outage_settings
-    channel = KafkaChannel(settings, settings.consumer_group, [main_topic(settings.topic_prefix)])
+    channel = KafkaChannel(
+        narrowed(settings, ConsumerSettings),
+        settings.consumer_group,
+        [main_topic(settings.topic_prefix)],
+    )
     channel.start()
     first = poll_all(channel, len(RECORDS))
 
@@ -131,7 +136,10 @@ def test_a_stop_mid_retry_ends_the_retries_and_the_channel_closes_while_kafka_is
     settings = outage_settings
     stop = threading.Event()
     channel = KafkaChannel(
-        settings, settings.consumer_group, [main_topic(settings.topic_prefix)], stop=stop
+        narrowed(settings, ConsumerSettings),
+        settings.consumer_group,
+        [main_topic(settings.topic_prefix)],
+        stop=stop,
     )
     channel.start()
     batch = poll_all(channel, len(RECORDS))

@@ -24,6 +24,7 @@ from payhooks_devtools.simulator.app import build_simulator
 from payments_api.adapters.key_pruner import SqlKeyPruner
 from payments_api.adapters.provider_api import ProviderApi
 from payments_api.service_layer.prune import prune_idempotency_keys
+from payments_api.settings import ApiSettings
 from tests.gateway_support import (
     API_OLD_TOKEN,
     API_TOKEN,
@@ -31,6 +32,7 @@ from tests.gateway_support import (
     api_client,
     with_providers,
 )
+from tests.helpers import narrowed
 
 pytestmark = pytest.mark.integration
 SIMULATOR = "http://simulator"
@@ -84,7 +86,9 @@ def spy(api_settings: Settings, session_factory: sessionmaker[Session]) -> Provi
 def client(
     api_settings: Settings, spy: ProviderSpy, topics: tuple[str, ...]
 ) -> Iterator[httpx.Client]:
-    provider_api = ProviderApi(api_settings, httpx.AsyncClient(transport=spy))
+    provider_api = ProviderApi(
+        narrowed(api_settings, ApiSettings), httpx.AsyncClient(transport=spy)
+    )
     with api_client(api_settings, provider_api=provider_api) as client:
         yield client
 

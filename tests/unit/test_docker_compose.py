@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic_settings import BaseSettings
 
 from consumer.settings import ConsumerSettings
 from kernel.settings import DatabaseSettings, Settings
@@ -44,7 +45,7 @@ def test_every_payhooks_variable_is_a_real_setting() -> None:
 def test_every_payhooks_variable_is_read_by_a_process_compose_runs() -> None:
     # The services share one environment; each process reads its own class out of it.
     environment = load()["x-payhooks-env"]
-    runs = {
+    runs: dict[str, type[BaseSettings]] = {
         "db": DatabaseSettings,
         "gateway": GatewaySettings,
         "api": ApiSettings,

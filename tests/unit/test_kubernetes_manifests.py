@@ -11,6 +11,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # ships no type info
 import pytest
 import typer
 import yaml
+from pydantic_settings import BaseSettings
 
 from consumer.settings import ConsumerSettings
 from kernel.settings import Settings
@@ -225,7 +226,11 @@ def test_every_payhooks_variable_in_the_manifests_is_a_real_setting() -> None:
 
 
 # The deployables' own settings classes (docs/architecture.md, "Settings").
-PROCESS_SETTINGS = {"gateway": GatewaySettings, "api": ApiSettings, "consumer": ConsumerSettings}
+PROCESS_SETTINGS: dict[str, type[BaseSettings]] = {
+    "gateway": GatewaySettings,
+    "api": ApiSettings,
+    "consumer": ConsumerSettings,
+}
 
 
 def _deployables() -> list[tuple[str, str, dict[str, Any]]]:
@@ -261,7 +266,9 @@ def test_each_process_is_offered_exactly_the_secrets_its_settings_read() -> None
 
 
 def test_each_process_sets_only_variables_its_settings_or_its_command_read() -> None:
-    commands = typer.main.get_command(cli.app).commands
+    group = typer.main.get_command(cli.app)
+    assert isinstance(group, typer.core.TyperGroup)
+    commands = group.commands
     for where, command, container in _deployables():
         flags = {param.envvar for param in commands[command].params if param.envvar}
         read = {f"PAYHOOKS_{name.upper()}" for name in PROCESS_SETTINGS[command].model_fields}

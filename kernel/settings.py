@@ -4,8 +4,9 @@ Field groups, one small class each (where Kafka is, the topics, the database, Re
 secrets and APIs, the HTTP listeners, each deployable's own knobs). Each deployable composes the
 groups it reads into its own class, next to its composition root (docs/architecture.md, "Settings"):
 `producer_gateway/settings.py::GatewaySettings`, `payments_api/settings.py::ApiSettings`,
-`consumer/settings.py::ConsumerSettings`. `Settings`, every group at once, is for the operations
-commands, the dev tooling and tests. A field's variable is `PAYHOOKS_<FIELD>` wherever it is read.
+`consumer/settings.py::ConsumerSettings`, and `operations/settings.py::SweepSettings`. `Settings`,
+every group at once, is for the other operations commands, the dev tooling and tests. A field's
+variable is `PAYHOOKS_<FIELD>` wherever it is read.
 """
 
 from __future__ import annotations
@@ -296,10 +297,15 @@ class ConsumerKnobs(_PayhooksSettings):
     consumer_liveness_seconds: float = Field(default=90.0, gt=0)  # /healthz: last poll within
 
 
-class OperationsKnobs(_PayhooksSettings):
-    """`payhooks sweep` and `payhooks reconcile` (docs/lifecycle.md)."""
+class ReconcileKnobs(_PayhooksSettings):
+    """`payhooks reconcile`: how long in `processing` counts as stuck."""
 
     stuck_processing_seconds: int = Field(default=3600, ge=1)
+
+
+class SweepKnobs(_PayhooksSettings):
+    """`payhooks sweep` (docs/lifecycle.md)."""
+
     # Payments `processing` for longer than this are asked about at their provider; still
     # unpaid after `expire_after`, they are failed.
     sweep_older_than: Duration = Field(default=900.0, ge=0)
@@ -333,7 +339,8 @@ class Settings(
     GatewayKnobs,
     ApiKnobs,
     ConsumerKnobs,
-    OperationsKnobs,
+    SweepKnobs,
+    ReconcileKnobs,
     DevToolKnobs,
 ):
     """Every knob payhooks has (every group): the operations commands, the dev tooling, tests.

@@ -39,8 +39,9 @@ from kernel.db.engine import make_session_factory
 from kernel.db.tables import Payment, ProcessedEvent
 from kernel.kafka_client import new_producer
 from kernel.provider_verify import HttpProviderVerifier, ProviderUnreachable, ProviderVerifier
-from kernel.settings import Settings
+from kernel.settings import KafkaClientSettings
 from operations.prune import prune_consumed_records
+from operations.settings import SweepSettings
 from schemas.envelope import WebhookEnvelope
 from schemas.names import main_topic
 from schemas.providers.base import deterministic_event_id
@@ -329,7 +330,9 @@ def _claim(payment: StalePayment, confirmation: Confirmation, now: datetime) -> 
     )
 
 
-def kafka_publisher(settings: Settings, topic: str) -> tuple[Publish, Callable[[], None]]:
+def kafka_publisher(
+    settings: KafkaClientSettings, topic: str
+) -> tuple[Publish, Callable[[], None]]:
     """Publish claims with an idempotent producer and wait for every delivery report."""
 
     producer = new_producer(
@@ -359,7 +362,7 @@ def kafka_publisher(settings: Settings, topic: str) -> tuple[Publish, Callable[[
     return publish, flush
 
 
-def build_sweeper(settings: Settings, engine: Engine) -> tuple[Sweeper, Callable[[], None]]:
+def build_sweeper(settings: SweepSettings, engine: Engine) -> tuple[Sweeper, Callable[[], None]]:
     """The composition root of `payhooks sweep`: SQL ledger, HTTP verifier, Kafka publisher."""
 
     verifier = HttpProviderVerifier(settings)

@@ -592,9 +592,11 @@ def sweep(
 
     from kernel.db.engine import make_engine
     from kernel.logs import configure_logging
+    from operations.settings import SweepSettings
     from operations.sweep import build_sweeper
 
-    settings = settings_from(
+    settings = settings_of(
+        SweepSettings,
         sweep_older_than=older_than,
         sweep_period=period,
         sweep_expire_after=expire_after,

@@ -11,10 +11,12 @@ from pydantic_settings import BaseSettings
 from consumer.settings import ConsumerSettings
 from kernel import settings as groups
 from kernel.settings import Settings
+from operations.settings import SweepSettings
 from payments_api.settings import ApiSettings
 from producer_gateway.settings import GatewaySettings
 
 DEPLOYABLES: tuple[type[BaseSettings], ...] = (GatewaySettings, ApiSettings, ConsumerSettings)
+PROCESSES = (*DEPLOYABLES, SweepSettings)  # the long-running processes
 
 
 def fields(group: type[BaseSettings]) -> set[str]:
@@ -44,13 +46,21 @@ def test_the_consumer_reads_no_http_listener_nor_api_clients() -> None:
     assert not consumer & (fields(groups.ApiKnobs) | fields(groups.GatewayKnobs))
 
 
+def test_the_sweep_reads_no_redis_no_topic_layout_nor_webhook_secret_but_paystacks() -> None:
+    sweep = fields(SweepSettings)
+    topic_layout = fields(groups.TopicSettings) - fields(groups.KafkaClientSettings)
+    assert "redis_url" not in sweep
+    assert sweep & topic_layout == {"topic_prefix"}  # it publishes to the main topic
+    assert sweep & fields(groups.WebhookSecretsSettings) == {"paystack_secret_key"}  # API key
+
+
 def test_no_deployable_reads_the_operations_or_dev_tooling_knobs() -> None:
-    others = fields(groups.OperationsKnobs) | fields(groups.DevToolKnobs)
+    others = fields(groups.SweepKnobs) | fields(groups.ReconcileKnobs) | fields(groups.DevToolKnobs)
     for deployable in DEPLOYABLES:
         assert not fields(deployable) & others, deployable.__name__
 
 
-@pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("deployable", PROCESSES, ids=lambda cls: cls.__name__)
 def test_a_deployables_fields_are_the_union_settings_own(deployable: type[BaseSettings]) -> None:
     # Same variable, same default, same constraints and parsing: one definition, in a group.
     assert all(issubclass(Settings, group) for group in deployable.__bases__)
@@ -59,8 +69,8 @@ def test_a_deployables_fields_are_the_union_settings_own(deployable: type[BaseSe
 
 
 def test_every_setting_is_read_by_a_deployable_or_an_operations_or_dev_command() -> None:
-    read = set().union(*(fields(deployable) for deployable in DEPLOYABLES))
-    read |= fields(groups.OperationsKnobs) | fields(groups.DevToolKnobs)
+    read = set().union(*(fields(process) for process in PROCESSES))
+    read |= fields(groups.ReconcileKnobs) | fields(groups.DevToolKnobs)
     assert read == fields(Settings)
 
 
@@ -81,7 +91,7 @@ def test_a_deployable_reads_its_variables_and_ignores_the_others(
         ConsumerSettings()
 
 
-@pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("deployable", PROCESSES, ids=lambda cls: cls.__name__)
 def test_defaults_match_the_contract_in_every_deployable(deployable: type[BaseSettings]) -> None:
     contract = {
         "kafka_bootstrap": "127.0.0.1:9092",

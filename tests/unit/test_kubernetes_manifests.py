@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings
 
 from consumer.settings import ConsumerSettings
 from kernel.settings import Settings
+from operations.settings import SweepSettings
 from payhooks import cli
 from payments_api.settings import ApiSettings
 from producer_gateway.settings import GatewaySettings
@@ -225,11 +226,12 @@ def test_every_payhooks_variable_in_the_manifests_is_a_real_setting() -> None:
     assert not unknown, f"not settings: {unknown}"
 
 
-# The deployables' own settings classes (docs/architecture.md, "Settings").
+# The long-running processes' own settings classes (docs/architecture.md, "Settings").
 PROCESS_SETTINGS: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
     "api": ApiSettings,
     "consumer": ConsumerSettings,
+    "sweep": SweepSettings,
 }
 
 

@@ -16,7 +16,8 @@ from payments_api.settings import ApiSettings
 from producer_gateway.settings import GatewaySettings
 
 DEPLOYABLES: tuple[type[BaseSettings], ...] = (GatewaySettings, ApiSettings, ConsumerSettings)
-PROCESSES = (*DEPLOYABLES, SweepSettings)  # the long-running processes
+# The long-running processes: the deployables and the sweep.
+PROCESSES: tuple[type[BaseSettings], ...] = (*DEPLOYABLES, SweepSettings)
 
 
 def fields(group: type[BaseSettings]) -> set[str]:

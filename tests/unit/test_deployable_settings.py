@@ -4,6 +4,9 @@ and validation as the union `Settings` the operations commands and tests use."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -15,6 +18,7 @@ from operations.settings import SweepSettings
 from payments_api.settings import ApiSettings
 from producer_gateway.settings import GatewaySettings
 
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOYABLES: tuple[type[BaseSettings], ...] = (GatewaySettings, ApiSettings, ConsumerSettings)
 # The long-running processes: the deployables and the sweep.
 PROCESSES: tuple[type[BaseSettings], ...] = (*DEPLOYABLES, SweepSettings)
@@ -105,3 +109,23 @@ def test_defaults_match_the_contract_in_every_deployable(deployable: type[BaseSe
     for name, value in contract.items():
         if name in deployable.model_fields:
             assert getattr(settings, name) == value, name
+
+
+def test_no_deployable_module_imports_the_union_settings() -> None:
+    # mypy keeps a deployable to the fields its class declares only while it is typed with it
+    paths = [
+        path
+        for package in ("producer_gateway", "payments_api", "consumer")
+        for path in sorted((ROOT / package).rglob("*.py"))
+    ]
+    wide = [str(path.relative_to(ROOT)) for path in paths if _imports_the_union(path)]
+    assert not wide
+
+
+def _imports_the_union(path: Path) -> bool:
+    return any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "kernel.settings"
+        and "Settings" in {alias.name for alias in node.names}
+        for node in ast.walk(ast.parse(path.read_text()))
+    )

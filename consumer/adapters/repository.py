@@ -108,6 +108,26 @@ _RECORD_CONSUMED = text(
 )
 
 
+def text_array(values: Iterable[str | None]) -> str:
+    """A PostgreSQL `text[]` literal, sent as one string parameter: each element double-quoted
+    with `\\` and `"` escaped (PostgreSQL's array input rules), None as NULL. psycopg2 adapts a
+    Python list element by element, a Python object per element: ~11 µs per credit for the ledger
+    statement's arrays alone, against ~2 µs for the literal (measured, 500-credit batches)."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
+    )
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL `bigint[]` literal; `int.__repr__` refuses anything that is not an int."""
+    return "{" + ",".join(map(int.__repr__, values)) + "}"
+
+
 class LedgerRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -124,13 +144,17 @@ class LedgerRepository:
             return {}
         if txns:
             params = {
-                "references": references,
-                "providers": [provider for provider, _ in txns],
-                "txn_ids": [txn_id for _, txn_id in txns],
+                "references": text_array(references),
+                "providers": text_array(provider for provider, _ in txns),
+                "txn_ids": text_array(txn_id for _, txn_id in txns),
             }
             rows = self._connection().execute(_LOCK_PAYMENTS_OR_TXNS, params).all()
         else:
-            rows = self._connection().execute(_LOCK_PAYMENTS, {"references": references}).all()
+            rows = (
+                self._connection()
+                .execute(_LOCK_PAYMENTS, {"references": text_array(references)})
+                .all()
+            )
         found: dict[PaymentKey, LockedPayment] = {}
         by_txn: dict[tuple[str, str], list[LockedPayment]] = {}
         for row in rows:
@@ -175,15 +199,15 @@ class LedgerRepository:
         self._connection().execute(
             _ADD_CREDITS,
             {
-                "references": [p.reference for p, _ in credits],
-                "payment_ids": [p.id for p, _ in credits],
-                "wallet_ids": [p.wallet_id for p, _ in credits],
-                "amounts": [p.amount for p, _ in credits],
-                "currencies": [p.currency for p, _ in credits],
-                "event_ids": [event_id for _, event_id in credits],
-                "providers": [provider for provider, _ in paid_by],
-                "txn_ids": [txn for _, txn in paid_by],
-                "sorted_payment_ids": sorted(p.id for p, _ in credits),
+                "references": text_array(p.reference for p, _ in credits),
+                "payment_ids": int_array(p.id for p, _ in credits),
+                "wallet_ids": int_array(p.wallet_id for p, _ in credits),
+                "amounts": int_array(p.amount for p, _ in credits),
+                "currencies": text_array(p.currency for p, _ in credits),
+                "event_ids": text_array(event_id for _, event_id in credits),
+                "providers": text_array(provider for provider, _ in paid_by),
+                "txn_ids": text_array(txn for _, txn in paid_by),
+                "sorted_payment_ids": int_array(sorted(p.id for p, _ in credits)),
             },
         )
 
@@ -197,7 +221,10 @@ class LedgerRepository:
             return set()
         rows = (
             self._connection()
-            .execute(_SETTLE_WALLETS, {"ids": ids, "deltas": [deltas[i] for i in ids]})
+            .execute(
+                _SETTLE_WALLETS,
+                {"ids": int_array(ids), "deltas": int_array(deltas[i] for i in ids)},
+            )
             .all()
         )
         return {row.id for row in rows if row.balance < 0}
@@ -209,7 +236,7 @@ class LedgerRepository:
             return
         self._connection().execute(
             _SET_PROVIDER_TXN_IDS,
-            {"ids": [i for i, _ in data], "txn_ids": [txn for _, txn in data]},
+            {"ids": int_array(i for i, _ in data), "txn_ids": text_array(t for _, t in data)},
         )
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
@@ -262,12 +289,12 @@ class LedgerRepository:
         self._connection().execute(
             _RECORD_CONSUMED,
             {
-                "topics": [r.source_topic for r in ordered],
-                "partitions": [r.source_partition for r in ordered],
-                "offsets": [r.source_offset for r in ordered],
-                "event_ids": [r.event_id for r in ordered],
-                "references": [r.reference for r in ordered],
-                "outcomes": [r.outcome for r in ordered],
+                "topics": text_array(r.source_topic for r in ordered),
+                "partitions": int_array(r.source_partition for r in ordered),
+                "offsets": int_array(r.source_offset for r in ordered),
+                "event_ids": text_array(r.event_id for r in ordered),
+                "references": text_array(r.reference for r in ordered),
+                "outcomes": text_array(r.outcome for r in ordered),
             },
         )
 
@@ -280,11 +307,11 @@ class LedgerRepository:
         self._connection().execute(
             _RECORD_EVENTS,
             {
-                "event_ids": [r.event_id for r in ordered],
-                "providers": [r.provider for r in ordered],
-                "event_types": [r.event_type for r in ordered],
-                "references": [r.reference for r in ordered],
-                "outcomes": [r.outcome for r in ordered],
-                "details": [r.detail for r in ordered],
+                "event_ids": text_array(r.event_id for r in ordered),
+                "providers": text_array(r.provider for r in ordered),
+                "event_types": text_array(r.event_type for r in ordered),
+                "references": text_array(r.reference for r in ordered),
+                "outcomes": text_array(r.outcome for r in ordered),
+                "details": text_array(r.detail for r in ordered),
             },
         )

@@ -107,7 +107,7 @@ class FakeLedger:
         self._update(payment.reference, state="completed", credited=True)
 
     def _update(self, reference: str, **changes: Any) -> None:
-        self.payments[reference] = replace(self.payments[reference], **changes)
+        self.payments[reference] = self.payments[reference]._replace(**changes)
 
     def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
         self.calls.append("settle_wallets")

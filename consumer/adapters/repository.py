@@ -158,7 +158,7 @@ class LedgerRepository:
         found: dict[PaymentKey, LockedPayment] = {}
         by_txn: dict[tuple[str, str], list[LockedPayment]] = {}
         for row in rows:
-            payment = LockedPayment(*row)
+            payment = LockedPayment._make(row)
             found[PaymentKey(reference=payment.reference)] = payment
             if payment.provider_txn_id:
                 by_txn.setdefault((payment.provider, payment.provider_txn_id), []).append(payment)

@@ -27,6 +27,19 @@ class PaymentView:
     refunded_amount: int = 0
     provider: str = ""
 
+    def credited_now(self) -> PaymentView:
+        """The payment as an applied credit leaves it (built directly: `dataclasses.replace`
+        was ~3 % of the consumer's CPU, py-spy)."""
+        return PaymentView(
+            reference=self.reference,
+            amount=self.amount,
+            currency=self.currency,
+            state=PaymentState.COMPLETED,
+            credited=True,
+            refunded_amount=self.refunded_amount,
+            provider=self.provider,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CreditDecision:

@@ -158,7 +158,7 @@ def _decide_one(item: CreditItem, ledger: _Ledger) -> CreditOutcome:
     if event.reversal is None:
         decision = decide_credit(view, event)
         if decision.verdict is Verdict.APPLY:
-            ledger.views[payment.id] = replace(view, state=PaymentState.COMPLETED, credited=True)
+            ledger.views[payment.id] = view.credited_now()
         return CreditOutcome(decision.verdict, event, decision.reason)
     key = (item.envelope.provider, event.reversal.reversal_id)
     reversal = decide_reversal(

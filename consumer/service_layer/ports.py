@@ -9,22 +9,23 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentKey:
-    """How an event names its payment: our reference, or the provider's own transaction id."""
+class PaymentKey(NamedTuple):
+    """How an event names its payment: our reference, or the provider's own transaction id.
+    (A named tuple: built and hashed several times per record, in C rather than a dataclass's
+    generated `__init__`/`__hash__`.)"""
 
     reference: str = ""
     provider: str = ""
     txn_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class LockedPayment:
-    """A payment row as one unit of work locked it (`FOR UPDATE`): plain values, no ORM object.
-    The service layer reads it; what a batch changes is written through the `Ledger`."""
+class LockedPayment(NamedTuple):
+    """A payment row as one unit of work locked it (`FOR UPDATE`): plain values, no ORM object
+    (a named tuple, made from the row as it comes). The service layer reads it; what a batch
+    changes is written through the `Ledger`."""
 
     id: int
     reference: str

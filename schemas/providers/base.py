@@ -149,7 +149,8 @@ def deterministic_event_id(provider: str, event_type: str, reference: str) -> st
 
 
 def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:
-    return hmac.new(secret, message, digest).hexdigest()
+    """`hmac.new(...).hexdigest()` in one call (OpenSSL's one-shot HMAC: no Python HMAC object)."""
+    return hmac.digest(secret, message, digest).hex()
 
 
 def matches_any(candidate: str, expected: Sequence[str]) -> bool:

@@ -21,8 +21,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/payhooks/bin:$PATH \
     PAYHOOKS_LOG_FORMAT=json \
-    PAYHOOKS_METRICS_HOST=0.0.0.0 \
-    PAYHOOKS_STATE_DIR=/tmp/payhooks
+    PAYHOOKS_METRICS_HOST=0.0.0.0
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin payhooks
 COPY --from=build /opt/payhooks /opt/payhooks
 COPY --from=build /wheels /wheels

@@ -57,6 +57,21 @@ def test_every_payhooks_variable_is_read_by_a_process_compose_runs() -> None:
     assert set(environment) <= read, set(environment) - read
 
 
+def test_every_secret_the_api_and_the_consumer_read_is_passed_through() -> None:
+    # A provider key missing here silently turns a provider off (or, for the consumer, makes
+    # every hash-only success unconfirmable); each is passed through from the host, empty = none.
+    environment = load()["x-payhooks-env"]
+    secrets = {
+        f"PAYHOOKS_{name.upper()}"
+        for kind in (ApiSettings, ConsumerSettings)
+        for name, field in kind.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    } - {"PAYHOOKS_KAFKA_SASL_PASSWORD"}  # compose's Kafka is plaintext, no SASL
+    assert secrets <= set(environment), secrets - set(environment)
+    for name in secrets:
+        assert environment[name] == f"${{{name}:-}}", name
+
+
 def _payhooks_services() -> list[dict[str, Any]]:
     services = load()["services"].values()
     return [service for service in services if service.get("command", [""])[0] == "payhooks"]

@@ -14,7 +14,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from consumer.settings import ConsumerSettings
-from kernel.settings import Settings
+from kernel.settings import Settings, TopicSettings
 from operations.settings import SweepSettings
 from payhooks import cli
 from payments_api.settings import ApiSettings
@@ -276,3 +276,12 @@ def test_each_process_sets_only_variables_its_settings_or_its_command_read() -> 
         read = {f"PAYHOOKS_{name.upper()}" for name in PROCESS_SETTINGS[command].model_fields}
         named = {variable["name"] for variable in container.get("env", [])}
         assert named <= read | flags, (where, named - read - flags)
+
+
+def test_every_config_map_variable_is_read_by_a_process_it_configures() -> None:
+    # No dead settings in production: a dev-tooling knob (PAYHOOKS_STATE_DIR, the local stack's
+    # folder) has no reader in the image; the topics Job reads TopicSettings.
+    kinds: list[type[BaseSettings]] = [*PROCESS_SETTINGS.values(), TopicSettings]
+    read = {f"PAYHOOKS_{name.upper()}" for kind in kinds for name in kind.model_fields}
+    named = set(by_kind("ConfigMap")["payhooks-config"]["data"])
+    assert named <= read, named - read

@@ -56,7 +56,13 @@ def consumer_settings(settings: ConsumerKnobs, group: str) -> dict[str, Any]:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
-        "partition.assignment.strategy": "cooperative-sticky",
+        # Every member subscribes to the main topic and each retry topic. roundrobin deals
+        # each topic's partitions out evenly over the members; cooperative-sticky balances only
+        # the total count, and a member joining a running group was handed all 12 main
+        # partitions while the first kept only retry partitions (librdkafka issue #4044): one
+        # member did all the work. roundrobin's rebalances are eager (every member gives up
+        # everything, then takes its new share); safe here, nothing is in flight at a revoke.
+        "partition.assignment.strategy": "roundrobin",
         "session.timeout.ms": settings.consumer_session_timeout_ms,
         "max.poll.interval.ms": settings.consumer_max_poll_interval_ms,
         # Per-partition offsets for the lag metrics (consumer/adapters/lag.py), served on poll.

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import Settings
-from kernel.topics import ensure_topics
+from kernel.topics import delete_topics, ensure_topics
 from payhooks_devtools.bench.context import BenchContext
 from payhooks_devtools.bench.ledger import (
     amount_of,
@@ -46,6 +46,8 @@ PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 PG_REFERENCES = "pg"
 BATCH_REFERENCES = "pb"
 CONSUMER_REFERENCES = "c"
+WARM_UP_REFERENCES = "cw"  # reset with the consumer's payments (same prefix)
+HOLD_SECONDS = 180  # longest the backlog's transaction may stay open while the group forms
 
 # The credit transaction the consumer runs per event, as the seed's credit_user did it.
 CREDIT_SQL = """\
@@ -117,23 +119,73 @@ class ConsumerRuns:
         if isinstance(result, Drained):
             bound = {"lock_wait_share": round(result.lock_wait_share, 3),
                      "cpu_us_per_credit": round(result.cpu_us_per_credit, 1),
-                     "machine_busy": round(result.machine_busy, 3)}  # fmt: skip
+                     "machine_busy": round(result.machine_busy, 3),
+                     "warmup_seconds": round(result.warmup_seconds, 2)}  # fmt: skip
             self.bounds.setdefault(name, []).append(bound)
             result = result.rate
         self.rates.setdefault(name, []).append(result)
 
 
-def prefill(settings: Settings, count: int, failing_every: int = 0) -> None:
+Records = list[tuple[bytes, bytes]]  # key, value
+
+
+def backlog(count: int, failing_every: int = 0) -> Records:
     """`count` events for payments c0.. (every `failing_every`-th for a payment that is missing)."""
-    producer = new_producer(settings, "bench", {"linger.ms": 50})
-    topic = main_topic(settings.topic_prefix)
+    records = []
     for n in range(count):
         failing = failing_every and n % failing_every == 0
         reference = f"missing-{n}" if failing else f"{CONSUMER_REFERENCES}{n}"
-        producer.produce(topic, key=reference.encode(), value=envelope(reference, amount_of(n)))
-        producer.poll(0)
-    if producer.flush(120):
-        raise RuntimeError("Kafka did not take the pre-fill in 120 s")
+        records.append((reference.encode(), envelope(reference, amount_of(n))))
+    return records
+
+
+def warm_up(settings: Settings) -> int:
+    """One event per main partition, for payments cw0..: each member of a stable group settles
+    a batch of them before the drain, its connections made and caches filled."""
+    producer = new_producer(settings, "bench")
+    topic = main_topic(settings.topic_prefix)
+    for partition in range(settings.topic_partitions):
+        reference = f"{WARM_UP_REFERENCES}{partition}"
+        value = envelope(reference, amount_of(partition))
+        producer.produce(topic, key=reference.encode(), value=value, partition=partition)
+    if producer.flush(30):
+        raise RuntimeError("Kafka did not take the warm-up events in 30 s")
+    return settings.topic_partitions
+
+
+class HeldBacklog:
+    """The backlog produced inside one open Kafka transaction: the consumers (read_committed)
+    see none of it until `release()` commits it, then every record at once: the drain of a real
+    backlog by a group that was already there, without timing the producer."""
+
+    def __init__(self, settings: Settings, records: Records) -> None:
+        self._producer = new_producer(
+            settings,
+            "bench",
+            {
+                "linger.ms": 50,
+                "transactional.id": f"{settings.topic_prefix}-backlog",
+                "transaction.timeout.ms": HOLD_SECONDS * 1000,
+            },
+        )
+        self._producer.init_transactions(30)
+        self._producer.begin_transaction()
+        self._open = True
+        topic = main_topic(settings.topic_prefix)
+        for key, value in records:
+            self._producer.produce(topic, key=key, value=value)
+            self._producer.poll(0)
+        if self._producer.flush(120):
+            raise RuntimeError("Kafka did not take the backlog in 120 s")
+
+    def release(self) -> None:
+        self._producer.commit_transaction(30)
+        self._open = False
+
+    def close(self) -> None:
+        if self._open:
+            self._producer.abort_transaction(30)
+            self._open = False
 
 
 class CommittedOffsets:
@@ -153,24 +205,85 @@ class CommittedOffsets:
         self._reader.close()
 
 
-def owned_partitions(logs: list[Path]) -> int:
-    """How many partitions the consumers' logs say they own right now."""
-    owned: set[str] = set()
-    for log in logs:
-        if not log.exists():
-            continue
-        for line in log.read_text().splitlines():
-            if '"consumer.partitions_assigned"' in line:
-                owned |= set(json.loads(line)["partitions"])
-            elif '"consumer.partitions_revoked"' in line:
-                owned -= set(json.loads(line)["partitions"])
-    return len(owned)
+@dataclass
+class MemberLog:
+    """The partitions one consumer's JSON log says it owns now. Read incrementally (whole lines
+    only), so polling it is cheap."""
+
+    path: Path
+    owned: set[str] = field(default_factory=set)
+    _read: int = 0  # bytes of whole lines already applied
+
+    def refresh(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as log:
+            log.seek(self._read)
+            chunk = log.read()
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        self._read += len(whole)
+        for line in whole.decode(errors="replace").splitlines():
+            self.apply(line)
+
+    def apply(self, line: str) -> None:
+        if '"consumer.partitions_' not in line:
+            return
+        event = json.loads(line)
+        if event["event"] == "consumer.partitions_assigned":
+            self.owned |= set(event["partitions"])
+        else:  # revoked, lost
+            self.owned -= set(event["partitions"])
+
+
+@dataclass
+class GroupWatch:
+    """The group as its members' logs tell it. Stable: every member owns a share and together
+    they own every partition once. With cooperative-sticky a member that joins a moment after
+    the first gets its share in a second rebalance, each one a heartbeat interval or so later:
+    until then the first member owns everything."""
+
+    members: list[MemberLog]
+    wanted: int  # partitions over every subscribed topic
+
+    @classmethod
+    def of(cls, logs: list[Path], wanted: int) -> GroupWatch:
+        return cls([MemberLog(log) for log in logs], wanted)
+
+    def refresh(self) -> None:
+        for member in self.members:
+            member.refresh()
+
+    def stable(self) -> bool:
+        owned = [member.owned for member in self.members]
+        union = set().union(*owned)
+        return all(owned) and len(union) == self.wanted == sum(map(len, owned))
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"member {n}: {len(m.owned)} partitions" for n, m in enumerate(self.members)
+        )
+
+
+def wait_stable(watch: GroupWatch, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Poll the members' logs until the group is stable; a member that exits or 120 s without
+    a stable group stops the run."""
+    deadline = time.monotonic() + 120
+    watch.refresh()
+    while not watch.stable():
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            stop_all(procs)
+            where = watch.members[0].path
+            raise RuntimeError(
+                f"the consumer group is not stable ({watch.describe()}); see {where}"
+            )
+        time.sleep(0.05)
+        watch.refresh()
 
 
 def start_consumers(
     ctx: BenchContext, settings: Settings, processes: int, name: str, **env: str
-) -> tuple[list[subprocess.Popen[bytes]], list[Path]]:
-    """Start `processes` consumers and wait until together they own every partition."""
+) -> tuple[list[subprocess.Popen[bytes]], GroupWatch]:
+    """Start `processes` consumers and wait until the group is stable (`GroupWatch.stable`)."""
     child_env = ctx.child_env(settings, **env)
     logs = [ctx.workdir / f"{name}-{n}.log" for n in range(processes)]
     procs = []
@@ -184,14 +297,9 @@ def start_consumers(
                     stderr=subprocess.STDOUT,
                 )
             )
-    wanted = settings.topic_partitions * (1 + len(settings.retry_delays))
-    deadline = time.monotonic() + 120
-    while owned_partitions(logs) < wanted:
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            stop_all(procs)
-            raise RuntimeError(f"consumers did not take every partition; see {logs[0]}")
-        time.sleep(0.05)
-    return procs, logs
+    watch = GroupWatch.of(logs, settings.topic_partitions * (1 + len(settings.retry_delays)))
+    wait_stable(watch, procs)
+    return procs, watch
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -209,6 +317,7 @@ class Drained:
     lock_wait_share: float  # of the sampled consumer backends, the share waiting on a lock
     cpu_us_per_credit: float  # the consumer processes' CPU per settled event
     machine_busy: float  # share of all cores' time not idle during the drain (any process)
+    warmup_seconds: float  # from starting the processes to the clock's start (not counted)
 
 
 class LockWaits(threading.Thread):
@@ -258,30 +367,56 @@ def machine_times() -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
-def drain(ctx: BenchContext, settings: Settings, processes: int, count: int, **env: str) -> Drained:
-    """Settled events/s of `processes` consumers draining `count` pre-filled events."""
+def drain(
+    ctx: BenchContext, settings: Settings, processes: int, records: Records, **env: str
+) -> Drained:
+    """Settled events/s of `processes` consumers draining `records`. The clock starts when the
+    backlog is released at once (`HeldBacklog`) to a group that is stable and warm (every member
+    has settled its warm-up events): neither group start-up nor a process's first batch
+    (connections, caches) is counted. `settings` names topics of this drain alone, deleted
+    afterwards."""
+    ensure_topics(settings)
     offsets = CommittedOffsets(settings)
+    launched = time.monotonic()
     procs, _ = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
-    waits = LockWaits(ctx.database_url)
+    waits = held = None
     try:
+        warm = warm_up(settings)
+        settle(offsets, warm, procs)
+        held = HeldBacklog(settings, records)
+        waits = LockWaits(ctx.database_url)
         waits.start()
-        start, done_at_start, cpu_at_start = time.monotonic(), offsets.total(), cpu_seconds(procs)
+        start, cpu_at_start = time.monotonic(), cpu_seconds(procs)
         busy_at_start, total_at_start = machine_times()
-        deadline = start + 600
-        while (done := offsets.total()) < count:
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"{settings.consumer_group} stopped at {done}/{count}")
-            time.sleep(0.05)
+        held.release()
+        settle(offsets, warm + len(records), procs)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(procs) - cpu_at_start
-        settled = max(1, done - done_at_start)
         busy, total = machine_times()
         machine_busy = (busy - busy_at_start) / max(1, total - total_at_start)
-        return Drained(settled / elapsed, waits.share(), 1e6 * cpu / settled, machine_busy)
+        return Drained(
+            len(records) / elapsed,
+            waits.share(),
+            1e6 * cpu / len(records),
+            machine_busy,
+            start - launched,
+        )
     finally:
-        if waits.is_alive():
+        if waits is not None and waits.is_alive():
             waits.share()
         stop_all(procs)
+        if held is not None:
+            held.close()
         offsets.close()
+        delete_topics(settings)
+
+
+def settle(offsets: CommittedOffsets, target: int, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until the group's committed offsets on the main topic reach `target` (600 s at most)."""
+    deadline = time.monotonic() + 600
+    while (done := offsets.total()) < target:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"the consumers stopped at {done}/{target} settled")
+        time.sleep(0.05)
 
 
 def pgbench(database_url: str, clients: int, transactions: int) -> float:
@@ -325,7 +460,7 @@ def _pgbench(
 
 def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRuns:
     count = config.events
-    ctx.progress(f"consumer: {count} payments for pgbench and the consumers, pre-filled topic…")
+    ctx.progress(f"consumer: {count} payments for pgbench and the consumers…")
     with pg_connect(ctx.database_url) as conn, conn.cursor() as cur:
         cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_seq")
         cur.execute("CREATE SEQUENCE IF NOT EXISTS bench_batch_seq")
@@ -333,23 +468,29 @@ def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRun
     seed_payments(ctx.database_url, PG_REFERENCES, count + 1)
     seed_payments(ctx.database_url, BATCH_REFERENCES, count)
     seed_payments(ctx.database_url, CONSUMER_REFERENCES, count)
-    clean = ctx.stage_settings("c")
-    ensure_topics(clean)
-    prefill(clean, count)
+    seed_payments(ctx.database_url, WARM_UP_REFERENCES, ctx.settings.topic_partitions)
+    backlogs = Backlogs(backlog(count), backlog(count, config.transient_every))
     runs = ConsumerRuns()
     for repetition in range(config.repetitions):
         ctx.progress(f"consumer: repetition {repetition + 1}/{config.repetitions}")
-        _repetition(ctx, config, clean, repetition, runs)
+        _repetition(ctx, config, backlogs, repetition, runs)
     return runs
 
 
+@dataclass(frozen=True)
+class Backlogs:
+    clean: Records
+    transient: Records  # 1 % for payments that do not exist: retried, then dead-lettered
+
+
 def _repetition(
-    ctx: BenchContext, config: ConsumerConfig, clean: Settings, rep: int, runs: ConsumerRuns
+    ctx: BenchContext, config: ConsumerConfig, backlogs: Backlogs, rep: int, runs: ConsumerRuns
 ) -> None:
     count = config.events
 
-    def fresh_group(name: str) -> Settings:
-        return clean.model_copy(update={"consumer_group": f"{clean.topic_prefix}-{name}-{rep}"})
+    def topics(name: str) -> Settings:
+        """Topics (main, retry, DLQ) and a group of one drain's own."""
+        return ctx.stage_settings(f"c{rep}-{name}")
 
     def measure(name: str, run: Callable[[], float | Drained]) -> None:
         for references in (PG_REFERENCES, BATCH_REFERENCES, CONSUMER_REFERENCES):
@@ -358,22 +499,23 @@ def _repetition(
         bound = runs.bounds[name][-1] if name in runs.bounds else ""
         ctx.progress(f"  {name:<28} {runs.rates[name][-1]:>8.0f} /s  {bound}")
 
+    clean = backlogs.clean
     measure("pgbench -c1", lambda: pgbench(ctx.database_url, 1, count))
-    measure("1 consumer", lambda: drain(ctx, fresh_group("one"), 1, count))
+    measure("1 consumer", lambda: drain(ctx, topics("one"), 1, clean))
     measure(
         "pgbench batched",
         lambda: pgbench_batched(ctx.database_url, count, config.batch_size),
     )
     measure("pgbench -c2", lambda: pgbench(ctx.database_url, 2, count))
-    measure("2 consumers", lambda: drain(ctx, fresh_group("two"), 2, count))
+    measure("2 consumers", lambda: drain(ctx, topics("two"), 2, clean))
     measure(
         "1 consumer, lock off",
-        lambda: drain(ctx, fresh_group("nolock"), 1, count, PAYHOOKS_CONSUMER_REDIS_LOCK="false"),
+        lambda: drain(ctx, topics("nolock"), 1, clean, PAYHOOKS_CONSUMER_REDIS_LOCK="false"),
     )
-    transient = ctx.stage_settings(f"t{rep}")  # fresh retry topics: no earlier retries in them
-    ensure_topics(transient)
-    prefill(transient, count, config.transient_every)
-    measure("1 consumer, 1% transient", lambda: drain(ctx, transient, 1, count))
+    measure(
+        "1 consumer, 1% transient",
+        lambda: drain(ctx, topics("transient"), 1, backlogs.transient),
+    )
 
 
 def consumer_figures(runs: ConsumerRuns, batch_size: int) -> list[Figure]:

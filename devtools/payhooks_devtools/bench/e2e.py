@@ -166,7 +166,8 @@ def run_e2e_stage(ctx: BenchContext, config: E2EConfig, max_rate: float) -> list
     command = [PYTHON, "-m", "payhooks", "gateway", "--port", str(port)]
     results = []
     with serving(command, env, f"http://127.0.0.1:{port}/readyz", ctx.workdir / "e2e-gw.log"):
-        procs, logs = start_consumers(ctx, settings, 1, "e2e-consumer")
+        procs, watch = start_consumers(ctx, settings, 1, "e2e-consumer")
+        logs = [member.path for member in watch.members]
         try:
             for index, point in enumerate(plan_points(config, max_rate)):
                 runs = PointRuns(point)

@@ -38,6 +38,7 @@ from payhooks_devtools.bench.ledger import (
     reset_credits,
     seed_payments,
 )
+from payhooks_devtools.bench.servers import ServerCpu
 from payhooks_devtools.bench.stats import Figure
 from payhooks_devtools.localnet import stop_process
 from schemas.names import main_topic
@@ -113,14 +114,17 @@ class ConsumerConfig:
 @dataclass
 class ConsumerRuns:
     rates: dict[str, list[float]] = field(default_factory=dict)
-    bounds: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # Drained extras
+    bounds: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)  # Drained extras
 
     def add(self, name: str, result: float | Drained) -> None:
         if isinstance(result, Drained):
             bound = {"lock_wait_share": round(result.lock_wait_share, 3),
                      "cpu_us_per_credit": round(result.cpu_us_per_credit, 1),
                      "machine_busy": round(result.machine_busy, 3),
-                     "warmup_seconds": round(result.warmup_seconds, 2)}  # fmt: skip
+                     "warmup_seconds": round(result.warmup_seconds, 2),
+                     "postgres_us_per_credit": round(result.postgres_us_per_credit, 1),
+                     "kafka_us_per_credit": result.kafka_us_per_credit and
+                                            round(result.kafka_us_per_credit, 1)}  # fmt: skip
             self.bounds.setdefault(name, []).append(bound)
             result = result.rate
         self.rates.setdefault(name, []).append(result)
@@ -318,6 +322,8 @@ class Drained:
     cpu_us_per_credit: float  # the consumer processes' CPU per settled event
     machine_busy: float  # share of all cores' time not idle during the drain (any process)
     warmup_seconds: float  # from starting the processes to the clock's start (not counted)
+    postgres_us_per_credit: float  # CPU of the PostgreSQL backends serving the bench database
+    kafka_us_per_credit: float | None  # CPU of the Kafka broker (shared: an upper bound)
 
 
 class LockWaits(threading.Thread):
@@ -328,6 +334,7 @@ class LockWaits(threading.Thread):
         super().__init__(daemon=True)
         self._conn = pg_connect(database_url)
         self._conn.autocommit = True
+        self.backend_pid = self._conn.get_backend_pid()
         self._finished = threading.Event()
         self.waiting = self.active = 0
 
@@ -385,20 +392,25 @@ def drain(
         settle(offsets, warm, procs)
         held = HeldBacklog(settings, records)
         waits = LockWaits(ctx.database_url)
+        servers = ServerCpu.of(settings, exclude=frozenset({waits.backend_pid}))
         waits.start()
+        servers.start()
         start, cpu_at_start = time.monotonic(), cpu_seconds(procs)
         busy_at_start, total_at_start = machine_times()
         held.release()
         settle(offsets, warm + len(records), procs)
         elapsed, cpu = time.monotonic() - start, cpu_seconds(procs) - cpu_at_start
         busy, total = machine_times()
-        machine_busy = (busy - busy_at_start) / max(1, total - total_at_start)
+        postgres, kafka = servers.used()
+        per_credit = 1e6 / len(records)
         return Drained(
-            len(records) / elapsed,
-            waits.share(),
-            1e6 * cpu / len(records),
-            machine_busy,
-            start - launched,
+            rate=len(records) / elapsed,
+            lock_wait_share=waits.share(),
+            cpu_us_per_credit=cpu * per_credit,
+            machine_busy=(busy - busy_at_start) / max(1, total - total_at_start),
+            warmup_seconds=start - launched,
+            postgres_us_per_credit=postgres * per_credit,
+            kafka_us_per_credit=None if kafka is None else kafka * per_credit,
         )
     finally:
         if waits is not None and waits.is_alive():

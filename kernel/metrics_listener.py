@@ -1,6 +1,6 @@
-"""The Prometheus listener of `payhooks gateway` and `payhooks api`: its own port
-(`--metrics-port`), never a route of the HTTP app: the public listener serves webhooks and
-health only.
+"""The Prometheus listener of `payhooks gateway`, `payhooks api` and `payhooks sweep`: its own
+port (`--metrics-port`), never a route of the HTTP app: the public listener serves webhooks and
+health only. (The consumer's listener serves its probes too: consumer/entrypoints/probes.py.)
 
 One worker: the app serves its own registry from its process (`create_app`). Several uvicorn
 workers: the CLI points prometheus-client's multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`, read by

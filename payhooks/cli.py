@@ -42,6 +42,16 @@ app = typer.Typer(
 db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
+# Every process's metrics (and the consumer's probe) listener; each has its own --metrics-port.
+MetricsHostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-host",
+        envvar="PAYHOOKS_METRICS_HOST",
+        help="Host of the metrics listener: 0.0.0.0 in a container (default 127.0.0.1).",
+    ),
+]
+
 DEV_COMMANDS = ("stack", "simulator", "demo", "chaos", "bench")
 DEV_HINT = "install the dev tooling: `pip install -e ./devtools` (what `make setup` does)"
 
@@ -104,14 +114,7 @@ def gateway(
             help="Serve Prometheus metrics on this port, its own listener (off if unset).",
         ),
     ] = None,
-    metrics_host: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-host",
-            envvar="PAYHOOKS_METRICS_HOST",
-            help="Host of the metrics listener (default 127.0.0.1).",
-        ),
-    ] = None,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """Serve the public HTTP gateway: webhooks and health only, no database. It starts even when
     Kafka does not answer: /healthz 200, /readyz and webhooks 503 + Retry-After until it is back."""
@@ -158,14 +161,7 @@ def api(
             help="Serve Prometheus metrics on this port, its own listener (off if unset).",
         ),
     ] = None,
-    metrics_host: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-host",
-            envvar="PAYHOOKS_METRICS_HOST",
-            help="Host of the metrics listener (default 127.0.0.1).",
-        ),
-    ] = None,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """Serve the internal API (payments, wallets) to the clients of PAYHOOKS_API_TOKENS.
 
@@ -259,14 +255,7 @@ def consumer(
             help="Serve /healthz, /readyz and Prometheus /metrics on this port (off if unset).",
         ),
     ] = None,
-    metrics_host: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics-host",
-            envvar="PAYHOOKS_METRICS_HOST",
-            help="Address of that listener (0.0.0.0 in a container).",
-        ),
-    ] = None,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """Run one member of the credit consumer group (start more processes to scale out)."""
     from consumer.entrypoints.run import run_consumer
@@ -546,7 +535,7 @@ def _print_replay(decisions: Any, summary: Any, *, dry_run: bool, as_json: bool)
     )
 
 
-# --- reconcile ---------------------------------------------------------------------------------
+# --- sweep and reconcile -----------------------------------------------------------------------
 
 
 @app.command()
@@ -581,6 +570,7 @@ def sweep(
             help="Serve Prometheus /metrics on this port (off if unset).",
         ),
     ] = None,
+    metrics_host: MetricsHostOpt = None,
     database_url: DatabaseOpt = None,
     kafka_bootstrap: KafkaOpt = None,
     topic_prefix: PrefixOpt = None,
@@ -601,15 +591,18 @@ def sweep(
         sweep_period=period,
         sweep_expire_after=expire_after,
         sweep_metrics_port=metrics_port,
+        metrics_host=metrics_host,
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=topic_prefix,
     )
     configure_logging(settings.log_format)
     if settings.sweep_metrics_port is not None:
-        from prometheus_client import start_http_server
+        from prometheus_client import REGISTRY
 
-        start_http_server(settings.sweep_metrics_port, addr=settings.metrics_host)
+        from kernel.metrics_listener import serve_metrics
+
+        serve_metrics(settings.metrics_host, settings.sweep_metrics_port, REGISTRY)
     engine = make_engine(settings.database_url, pool_size=1)
     sweeper, close = build_sweeper(settings, engine)
     try:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner
 
 import consumer.entrypoints.run
 import kernel.logs
+import kernel.metrics_listener
 import operations.sweep
 from consumer.settings import ConsumerSettings
 from operations.settings import SweepSettings
@@ -77,3 +79,25 @@ def test_the_consumer_command_builds_its_own_class(monkeypatch: pytest.MonkeyPat
     settings = result.exception.settings
     assert type(settings) is ConsumerSettings
     assert settings.consumer_group == "g-1"  # the flag on top of the environment
+
+
+@pytest.mark.usefixtures("handed")
+def test_the_sweep_serves_its_metrics_where_its_flags_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a metrics listener that only records where it was asked to serve
+    served: list[tuple[str, int, object]] = []
+    monkeypatch.setattr(
+        kernel.metrics_listener,
+        "serve_metrics",
+        lambda host, port, registry: served.append((host, port, registry)),
+    )
+
+    # When the sweep starts with both metrics flags
+    argv = ["sweep", "--metrics-port", "9109", "--metrics-host", "10.0.0.7"]
+    result = CliRunner().invoke(cli.app, argv)
+
+    # Then its settings carry them and its counters are served there, like every process's
+    assert isinstance(result.exception, Handed), result.output
+    settings = result.exception.settings
+    assert isinstance(settings, SweepSettings)
+    assert settings.metrics_host == "10.0.0.7"
+    assert served == [("10.0.0.7", 9109, REGISTRY)]

@@ -1,16 +1,18 @@
-"""The gateway's one Kafka producer: idempotent, acks=all, polled from a background thread.
+"""The gateway's one Kafka producer: idempotent, acks=all, its delivery reports served on the
+event loop.
 
-A request awaits its own delivery report. The reports arrive on librdkafka's poll thread; each
-poll's reports are handed to their requests' event loop together, with one
-`call_soon_threadsafe` per loop (one wake-up of the loop, not one per report), never set from the
-foreign thread.
+A request awaits its own delivery report. No poll thread: while any request awaits one, the
+loop calls `poll(0)` every `POLL_INTERVAL_SECONDS` (and once a second when idle, for librdkafka's
+log and error callbacks), so the reports settle their futures on the loop's own thread — no
+thread taking the GIL per report, no cross-thread wake-up of the loop. librdkafka reports every
+message by `message.timeout.ms` (= the publish timeout), delivered or failed, so a request
+never waits longer than that plus one poll interval.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import deque
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -31,6 +33,8 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
         # cut the gateway's CPU per accepted webhook by ~10 % and its p50 too (payhooks bench,
         # README "Benchmarks"); an idle gateway's 202 waits at most these 5 ms longer.
         "linger.ms": 5,
+        # lz4 vs none: the same CPU per webhook within noise (A/B, README "Benchmarks"); lz4
+        # keeps the records small on the wire and on the broker's disk.
         "compression.type": "lz4",
         "message.timeout.ms": int(timeout_seconds * 1000),
         "socket.connection.setup.timeout.ms": 3000,
@@ -38,16 +42,26 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
     }
 
 
-_Report = tuple[asyncio.Future[None], KafkaError | None]
+POLL_INTERVAL_SECONDS = 0.001  # while reports are awaited: ≤ 1 ms added to a 202
+IDLE_POLL_SECONDS = 1.0  # nothing awaited: librdkafka's log and error callbacks still served
 
 
-def _settle_all(reports: list[_Report]) -> None:
-    for future, error in reports:
+def _on_delivery(future: asyncio.Future[None], error: KafkaError | None, _: Message) -> None:
+    """A delivery report: served by `poll` on the future's loop, or by `close()`'s flush,
+    which may run on another thread (then handed to the loop)."""
+    loop = future.get_loop()
+    try:
+        on_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        on_loop = False
+    if on_loop:
         _settle(future, error)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(_settle, future, error)
 
 
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
-    if future.done():  # the request gave up waiting (timeout or client gone)
+    if future.done():  # the request gave up waiting (client gone)
         return
     if error is None:
         future.set_result(None)
@@ -59,27 +73,27 @@ class KafkaPublisher:
     def __init__(self, settings: KafkaClientSettings, *, timeout_seconds: float) -> None:
         self.timeout_seconds = timeout_seconds
         self._producer = new_producer(settings, "gateway", producer_settings(timeout_seconds))
-        self._stop = threading.Event()
-        # Delivery reports of the current poll, handed over when it returns (deque: appended on
-        # whichever thread runs the callbacks, poll thread or close()'s flush).
-        self._reports: deque[tuple[asyncio.AbstractEventLoop, _Report]] = deque()
-        self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
-        self._poller.start()
+        self._awaited = 0  # requests awaiting their delivery report
+        self._poller: asyncio.TimerHandle | None = None  # the next poll
+        self._poller_loop: asyncio.AbstractEventLoop | None = None  # the loop it runs on
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self._producer.poll(0.05)
-            self._hand_over()
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve the reports that arrived (their callbacks settle the futures right here, on
+        the loop), then poll again: soon while any are awaited, else once a second."""
+        self._producer.poll(0)
+        delay = POLL_INTERVAL_SECONDS if self._awaited else IDLE_POLL_SECONDS
+        self._poller = loop.call_later(delay, self._serve, loop)
 
-    def _hand_over(self) -> None:
-        """The reports gathered so far to their loops: one `call_soon_threadsafe` per loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Report]] = {}
-        while self._reports:
-            loop, report = self._reports.popleft()
-            by_loop.setdefault(loop, []).append(report)
-        for loop, reports in by_loop.items():
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle_all, reports)
+    def _poll_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A poll within `POLL_INTERVAL_SECONDS` on this loop (the idle one is brought forward;
+        a publisher used from a new loop, e.g. in tests, starts polling there)."""
+        poller = self._poller
+        if poller is not None and self._poller_loop is loop:
+            if poller.when() - loop.time() <= POLL_INTERVAL_SECONDS:
+                return
+            poller.cancel()
+        self._poller_loop = loop
+        self._poller = loop.call_later(POLL_INTERVAL_SECONDS, self._serve, loop)
 
     async def publish(
         self,
@@ -92,23 +106,22 @@ class KafkaPublisher:
         """Return once Kafka holds the record; raise PublishFailed otherwise."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, _: Message) -> None:
-            self._reports.append((loop, (future, error)))
-
         try:
             self._producer.produce(
-                topic, value=value, key=key.encode(), headers=headers, on_delivery=on_delivery
+                topic,
+                value=value,
+                key=key.encode(),
+                headers=headers,
+                on_delivery=partial(_on_delivery, future),
             )
         except (BufferError, KafkaException) as exc:
             raise PublishFailed(f"Kafka cannot take the event now: {exc}") from exc
+        self._awaited += 1
+        self._poll_soon(loop)
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await future
-        except TimeoutError as exc:
-            raise PublishFailed(
-                f"Kafka did not acknowledge within {self.timeout_seconds:.0f} s"
-            ) from exc
+            await future
+        finally:
+            self._awaited -= 1
 
     async def ready(self, topic: str) -> bool:
         """Kafka answers and the topic exists."""
@@ -120,7 +133,6 @@ class KafkaPublisher:
         return found is not None and found.error is None
 
     def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
         self._producer.flush(self.timeout_seconds)
-        self._stop.set()
-        self._poller.join(timeout=2)
-        self._hand_over()

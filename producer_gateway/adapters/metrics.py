@@ -28,6 +28,22 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str], Counter] = {}
+        self._latencies: dict[str, Histogram] = {}
+
+    def count(self, provider: str, outcome: str) -> None:
+        """One webhook answered; each label set's child is looked up once (`labels()` takes a
+        lock and checks the values every call)."""
+        child = self._counters.get((provider, outcome))
+        if child is None:
+            child = self._counters[provider, outcome] = self.webhooks.labels(provider, outcome)
+        child.inc()
+
+    def published(self, topic_kind: str, seconds: float) -> None:
+        child = self._latencies.get(topic_kind)
+        if child is None:
+            child = self._latencies[topic_kind] = self.publish_seconds.labels(topic_kind)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return render(self.registry)

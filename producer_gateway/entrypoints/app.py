@@ -53,7 +53,7 @@ async def receive_webhook(request: Request) -> Response:
     provider = request.path_params["provider"]
     configured = gateway.webhook_providers.get(provider)
     if configured is None:
-        gateway.metrics.webhooks.labels("unknown", "unknown_provider").inc()
+        gateway.metrics.count("unknown", "unknown_provider")
         return error_response(
             404,
             "unknown_provider",
@@ -152,7 +152,7 @@ async def _publish(gateway: Gateway, record: Record, kind: str, fields: dict[str
     except PublishFailed as exc:
         log.warning("webhook.unavailable", detail=str(exc), topic=record.topic, **fields)
         return False
-    gateway.metrics.publish_seconds.labels(kind).observe(time.perf_counter() - started)
+    gateway.metrics.published(kind, time.perf_counter() - started)
     return True
 
 
@@ -162,7 +162,7 @@ def _accepted(event_id: str) -> Response:
 
 
 def _count(gateway: Gateway, provider: str, outcome: str, response: Response) -> Response:
-    gateway.metrics.webhooks.labels(provider, outcome).inc()
+    gateway.metrics.count(provider, outcome)
     return response
 
 

@@ -62,8 +62,8 @@ def measure() -> dict[str, float]:
     metrics = GatewayMetrics()
 
     def two_metrics(_: int) -> object:
-        metrics.publish_seconds.labels("main").observe(0.003)
-        metrics.webhooks.labels("paystack", "accepted").inc()
+        metrics.published("main", 0.003)
+        metrics.count("paystack", "accepted")
         return None
 
     return {

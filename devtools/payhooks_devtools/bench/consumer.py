@@ -1,4 +1,4 @@
-"""Consumer stage: credits/s draining a pre-filled topic of pre-initialized payments, against
+"""Consumer stage: credits/s draining a backlog of events for pre-initialized payments, against
 pgbench running the per-event credit transaction (same SQL, same database, same connection
 count: one per consumer process).
 
@@ -6,8 +6,9 @@ Each repetition runs, alternating baseline and subject: pgbench -c1, 1 consumer,
 2 consumers, 1 consumer with the Redis lock off (PAYHOOKS_CONSUMER_REDIS_LOCK=false), 1 consumer
 with 1 % of events failing transiently (their payments do not exist, so they go to the retry
 topics). Every run credits the same payments from the same state (`reset_credits`). A rate is
-settled events per second, from the moment every consumer owns its partitions to the moment the
-group's committed offsets cover the main topic, so group start-up is not counted.
+settled events per second, from the moment the backlog is released (`drain`: the group stable,
+every member owning its share, and warm) to the moment the group's committed offsets cover it,
+so neither group start-up nor a process's first batch is counted.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from kernel.kafka_client import new_consumer, new_producer
 from kernel.provider_verify import ProviderUnreachable
 from kernel.settings import KafkaClientSettings, Settings
 from payhooks_devtools.localnet import stop_process
+from payhooks_devtools.simulator.events import payment_payload
 from schemas import headers as hdr
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
@@ -51,19 +52,8 @@ def paystack_body(
     event: str = "charge.success",
     status: str = "success",
 ) -> bytes:
-    return json.dumps(
-        {
-            "event": event,
-            "data": {
-                "id": 302961,
-                "reference": reference,
-                "amount": amount,
-                "currency": currency,
-                "status": status,
-                "paid_at": "2026-11-27T10:00:00Z",
-            },
-        }
-    ).encode()
+    payload = payment_payload("paystack", reference, amount, currency, event=event, status=status)
+    return json.dumps(payload).encode()
 
 
 def signed_headers(

@@ -86,9 +86,17 @@ def webhook_body(
     provider: str, reference: str, amount: int, currency: str, *, succeeded: bool = True
 ) -> bytes:
     """The bytes `provider` would post when the payment `reference` succeeds (or fails)."""
-    ok_event, ok_status, ko_event, ko_status, build = _SHAPES[provider]
+    ok_event, ok_status, ko_event, ko_status, _ = _SHAPES[provider]
     event, status = (ok_event, ok_status) if succeeded else (ko_event, ko_status)
-    return json.dumps(build(event, reference, amount, currency, status)).encode()
+    payload = payment_payload(provider, reference, amount, currency, event=event, status=status)
+    return json.dumps(payload).encode()
+
+
+def payment_payload(
+    provider: str, reference: str, amount: int, currency: str, *, event: str, status: str
+) -> Any:
+    """A payment event's JSON document shaped like `provider`'s, with any event type and status."""
+    return _SHAPES[provider][4](event, reference, amount, currency, status)
 
 
 def non_payment_body(provider: str) -> bytes:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
@@ -183,14 +182,7 @@ class Stack:
 def create_database(database_url: str, *, template: str | None = None) -> None:
     """Create the URL's database unless it exists (optionally as a copy of `template`)."""
     url = make_url(database_url)
-    connection = psycopg2.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname="postgres",
-        connect_timeout=5,
-    )
+    connection = probes.maintenance_connection(database_url, timeout=5)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:

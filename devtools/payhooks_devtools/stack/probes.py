@@ -67,20 +67,25 @@ def postgres_answers(database_url: str, timeout: int = 2) -> bool:
     if not port_open(postgres_address(database_url)):
         return False
 
-    url = make_url(database_url)
     try:
-        connection = psycopg2.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname="postgres",
-            connect_timeout=timeout,
-        )
+        connection = maintenance_connection(database_url, timeout)
     except psycopg2.Error:
         return False
     connection.close()
     return True
+
+
+def maintenance_connection(database_url: str, timeout: int) -> psycopg2.extensions.connection:
+    """A connection to the server's `postgres` database: the URL's own may not exist yet."""
+    url = make_url(database_url)
+    return psycopg2.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname="postgres",
+        connect_timeout=timeout,
+    )
 
 
 def redis_answers(redis_url: str, timeout: float = 1.0) -> bool:

@@ -39,9 +39,10 @@ from payhooks_devtools.bench.ledger import (
     reset_credits,
     seed_payments,
 )
+from payhooks_devtools.bench.phases import Phases
 from payhooks_devtools.bench.servers import ServerCpu
 from payhooks_devtools.bench.stats import Figure
-from payhooks_devtools.localnet import stop_process
+from payhooks_devtools.localnet import free_port, stop_process
 from schemas.names import main_topic
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
@@ -125,7 +126,8 @@ class ConsumerRuns:
                      "warmup_seconds": round(result.warmup_seconds, 2),
                      "postgres_us_per_credit": round(result.postgres_us_per_credit, 1),
                      "kafka_us_per_credit": result.kafka_us_per_credit and
-                                            round(result.kafka_us_per_credit, 1)}  # fmt: skip
+                                            round(result.kafka_us_per_credit, 1),
+                     **result.members}  # fmt: skip
             self.bounds.setdefault(name, []).append(bound)
             result = result.rate
         self.rates.setdefault(name, []).append(result)
@@ -249,6 +251,7 @@ class GroupWatch:
 
     members: list[MemberLog]
     wanted: int  # partitions over every subscribed topic
+    metrics_ports: list[int] = field(default_factory=list)  # each member's /metrics
 
     @classmethod
     def of(cls, logs: list[Path], wanted: int) -> GroupWatch:
@@ -291,18 +294,20 @@ def start_consumers(
     """Start `processes` consumers and wait until the group is stable (`GroupWatch.stable`)."""
     child_env = ctx.child_env(settings, **env)
     logs = [ctx.workdir / f"{name}-{n}.log" for n in range(processes)]
+    ports = [free_port() for _ in logs]
     procs = []
-    for log in logs:
+    for log, port in zip(logs, ports, strict=True):
         with log.open("wb") as out:
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "payhooks", "consumer"],
-                    env=child_env,
+                    env={**child_env, "PAYHOOKS_CONSUMER_METRICS_PORT": str(port)},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
             )
     watch = GroupWatch.of(logs, settings.topic_partitions * (1 + len(settings.retry_delays)))
+    watch.metrics_ports = ports
     wait_stable(watch, procs)
     return procs, watch
 
@@ -325,6 +330,7 @@ class Drained:
     warmup_seconds: float  # from starting the processes to the clock's start (not counted)
     postgres_us_per_credit: float  # CPU of the PostgreSQL backends serving the bench database
     kafka_us_per_credit: float | None  # CPU of the Kafka broker (shared: an upper bound)
+    members: dict[str, float]  # where the members' time went (bench/phases.py)
 
 
 class LockWaits(threading.Thread):
@@ -386,7 +392,8 @@ def drain(
     ensure_topics(settings)
     offsets = CommittedOffsets(settings)
     launched = time.monotonic()
-    procs, _ = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
+    procs, watch = start_consumers(ctx, settings, processes, settings.consumer_group, **env)
+    phases = Phases(watch.metrics_ports)
     waits = held = None
     try:
         warm = warm_up(settings)
@@ -396,6 +403,7 @@ def drain(
         servers = ServerCpu.of(settings, exclude=frozenset({waits.backend_pid}))
         waits.start()
         servers.start()
+        phases.start()
         start, cpu_at_start = time.monotonic(), cpu_seconds(procs)
         busy_at_start, total_at_start = machine_times()
         held.release()
@@ -404,6 +412,7 @@ def drain(
         busy, total = machine_times()
         postgres, kafka = servers.used()
         per_credit = 1e6 / len(records)
+        members = phases.summary(elapsed)
         return Drained(
             rate=len(records) / elapsed,
             lock_wait_share=waits.share(),
@@ -412,6 +421,7 @@ def drain(
             warmup_seconds=start - launched,
             postgres_us_per_credit=postgres * per_credit,
             kafka_us_per_credit=None if kafka is None else kafka * per_credit,
+            members=members,
         )
     finally:
         if waits is not None and waits.is_alive():

@@ -30,6 +30,7 @@ def multiprocess_mode() -> bool:
 
 def _aggregate() -> CollectorRegistry:
     registry = CollectorRegistry()
+    # prometheus-client leaves this constructor unannotated.
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 

@@ -153,11 +153,6 @@ def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:
     return hmac.digest(secret, message, digest).hex()
 
 
-def matches_any(candidate: str, expected: Sequence[str]) -> bool:
-    """Constant-time: true if `candidate` equals any of `expected` (several secrets: rotation)."""
-    return first_match([candidate], expected) is not None
-
-
 def first_match(candidates: Sequence[str], expected: Sequence[str]) -> int | None:
     """The 1-based position of the first `expected` value equal to any candidate, or None.
     Every pair is compared in constant time, with no early exit (nothing leaks which matched)."""

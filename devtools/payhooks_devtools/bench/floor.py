@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # C extension, no stubs
 
 from kernel.kafka_client import new_admin, new_consumer, new_producer
 from kernel.settings import Settings

@@ -47,10 +47,6 @@ def port_open(address: Address, timeout: float = 0.5) -> bool:
         return False
 
 
-def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    return kafka_broker_count(bootstrap, timeout) > 0
-
-
 def kafka_broker_count(bootstrap: str, timeout: float = 3.0) -> int:
     """How many brokers the cluster at `bootstrap` (plaintext) reports; 0 if none answers."""
     if not port_open(kafka_address(bootstrap)):

@@ -32,17 +32,12 @@ from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import Settings
 from kernel.topics import delete_topics, ensure_topics
 from payhooks_devtools.bench.context import BenchContext
-from payhooks_devtools.bench.ledger import (
-    amount_of,
-    envelope,
-    pg_connect,
-    reset_credits,
-    seed_payments,
-)
+from payhooks_devtools.bench.ledger import amount_of, envelope, reset_credits, seed_payments
 from payhooks_devtools.bench.phases import Phases
 from payhooks_devtools.bench.servers import ServerCpu
 from payhooks_devtools.bench.stats import Figure
 from payhooks_devtools.localnet import free_port, stop_process
+from payhooks_devtools.stack.probes import pg_connect
 from schemas.names import main_topic
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"

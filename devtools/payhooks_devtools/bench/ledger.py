@@ -8,13 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import psycopg2
-import psycopg2.extensions
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from kernel.db.migrate import upgrade
 from payhooks_devtools.stack import create_database
+from payhooks_devtools.stack.probes import pg_connect
 from schemas.envelope import WebhookEnvelope, encode_body
 from schemas.providers import SCHEMES
 from schemas.providers.base import deterministic_event_id
@@ -25,18 +24,6 @@ USERS = 200  # several payments per wallet: credits contend for wallet rows, as 
 
 def amount_of(n: int) -> int:
     return 1000 + n
-
-
-def pg_connect(database_url: str, dbname: str | None = None) -> psycopg2.extensions.connection:
-    url = make_url(database_url)
-    return psycopg2.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname=dbname or url.database,
-        connect_timeout=5,
-    )
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from kernel.settings import Settings
-from payhooks_devtools.bench.ledger import pg_connect
+from payhooks_devtools.stack.probes import pg_connect
 
 
 def _cpu_model() -> str:

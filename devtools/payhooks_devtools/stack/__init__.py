@@ -182,7 +182,7 @@ class Stack:
 def create_database(database_url: str, *, template: str | None = None) -> None:
     """Create the URL's database unless it exists (optionally as a copy of `template`)."""
     url = make_url(database_url)
-    connection = probes.maintenance_connection(database_url, timeout=5)
+    connection = probes.pg_connect(database_url, "postgres")
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:

@@ -64,22 +64,25 @@ def postgres_answers(database_url: str, timeout: int = 2) -> bool:
         return False
 
     try:
-        connection = maintenance_connection(database_url, timeout)
+        connection = pg_connect(database_url, "postgres", timeout=timeout)
     except psycopg2.Error:
         return False
     connection.close()
     return True
 
 
-def maintenance_connection(database_url: str, timeout: int) -> psycopg2.extensions.connection:
-    """A connection to the server's `postgres` database: the URL's own may not exist yet."""
+def pg_connect(
+    database_url: str, dbname: str | None = None, *, timeout: int = 5
+) -> psycopg2.extensions.connection:
+    """A psycopg2 connection to the URL's server: to `dbname` if given (`postgres` while the URL's
+    own database may not exist yet), else to the URL's database."""
     url = make_url(database_url)
     return psycopg2.connect(
         host=url.host,
         port=url.port or 5432,
         user=url.username,
         password=url.password,
-        dbname="postgres",
+        dbname=dbname or url.database,
         connect_timeout=timeout,
     )
 

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from consumer.settings import ConsumerSettings
 from kernel.settings import DatabaseSettings, Settings
+from operations.settings import SweepSettings
 from payments_api.settings import ApiSettings
 from producer_gateway.settings import GatewaySettings
 
@@ -23,7 +24,7 @@ def load() -> dict[str, Any]:
 
 def test_the_stack_gateway_api_and_two_consumers_are_defined() -> None:
     services = load()["services"]
-    expected = {"kafka", "postgres", "redis", "gateway", "api", "consumer-1", "consumer-2"}
+    expected = {"kafka", "postgres", "redis", "gateway", "api", "consumer-1", "consumer-2", "sweep"}
     assert expected <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -50,6 +51,7 @@ def test_every_payhooks_variable_is_read_by_a_process_compose_runs() -> None:
         "gateway": GatewaySettings,
         "api": ApiSettings,
         "consumer": ConsumerSettings,
+        "sweep": SweepSettings,
     }
     kinds = {runs[service["command"][1]] for service in _payhooks_services()}
     assert kinds == set(runs.values())
@@ -94,7 +96,9 @@ def test_only_the_gateway_port_is_published_beyond_this_host() -> None:
 def test_every_long_running_payhooks_service_has_a_health_check_on_its_own_port() -> None:
     # The image's HEALTHCHECK probes the gateway's port; the others must say where they answer.
     services = load()["services"]
-    for name in ("api", "consumer-1", "consumer-2"):
+    for name in ("api", "consumer-1", "consumer-2", "sweep"):
         probe = " ".join(services[name]["healthcheck"]["test"])
         assert "http://127.0.0.1:" in probe, name
     assert "8081" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "9102" in " ".join(services["sweep"]["healthcheck"]["test"])
+    assert services["sweep"]["command"][-2:] == ["--metrics-port", "9102"]

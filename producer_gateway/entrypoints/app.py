@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kernel.http_edge import BodyTooLarge, BodyTooSlow, error_response, http_error, read_body
 from kernel.settings import GatewayKnobs
@@ -215,13 +216,50 @@ ROUTES = [
 ]
 
 
-def build_app(gateway: Gateway) -> Starlette:
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+class GatewayApp(Starlette):
+    """Starlette, with `POST /webhooks/{provider}` taken straight to its handler: the one route
+    providers call skips the exception middlewares, the router's regex match and Starlette's
+    per-route wrappers (~12 µs of a webhook's CPU, and fewer frames to resume after the Kafka
+    wait), and catches what they would have: any exception is the same 503 as
+    `unexpected_error`. Every other request goes through Starlette as before (404, 405,
+    health, lifespan)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        provider = _webhook_provider(scope)
+        if provider is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        scope["path_params"] = {"provider": provider}
+        request = Request(scope, receive)
+        try:
+            response = await receive_webhook(request)
+        except Exception as exc:  # noqa: BLE001 - never a 500: the provider retries a 503
+            response = await unexpected_error(request, exc)
+        await response(scope, receive, send)
+
+
+def _webhook_provider(scope: Scope) -> str | None:
+    """The `{provider}` of a `POST /webhooks/{provider}` request (one path segment), else None."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    path: str = scope["path"]
+    if not path.startswith(WEBHOOK_PREFIX):
+        return None
+    provider = path[len(WEBHOOK_PREFIX) :]
+    return provider if provider and "/" not in provider else None
+
+
+def build_app(gateway: Gateway) -> GatewayApp:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         await gateway.aclose()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=ROUTES,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan,

@@ -8,8 +8,9 @@ of a request head the server holds):
 - a head still incomplete after more than that many bytes is answered 431 and the connection
   closed (nothing buffered without bound; a chunk may hold part of a head after a previous
   request's end, so the bound is the cap plus one read);
-- a complete head is measured exactly (target + header names and values, as they arrived) when
-  it ends and answered 431 before any route runs.
+- a complete head over the cap is answered 431 before any route runs: measured exactly (target +
+  header names and values, as they arrived) unless the reads it came in are within the cap
+  anyway (the usual request, one read of a few hundred bytes, is not measured at all).
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ class CappedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.max_head_bytes = self.config.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD_BYTES
         self._awaiting_head = True  # between requests or inside a head
-        self._head_bytes = 0  # bytes received since the head began (whole reads)
+        self._head_bytes = 0  # bytes of the reads since the head began: ≥ the head's size…
+        self._head_counted = False  # …if the head began at the start of a read
+        self._fresh_read = False  # no message has ended yet in the read being parsed
         self._head_refused = False
 
     def data_received(self, data: bytes) -> None:
+        self._fresh_read = True
         if self._awaiting_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -62,19 +66,26 @@ class CappedHttpToolsProtocol(HttpToolsProtocol):
         ):
             self._refuse_head()
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_counted = self._fresh_read
+
     def on_headers_complete(self) -> None:
-        head = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if head > self.max_head_bytes:
-            self._head_refused = True
-            # the parser stops and reports a callback error: uvicorn answers it with
-            # send_400_response, which answers 431 for this one
-            raise HeadTooLarge
+        if not (self._head_counted and self._head_bytes <= self.max_head_bytes):
+            # the reads' size is no bound (a head after another request in one read, or reads
+            # over the cap): measure the head itself
+            head = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if head > self.max_head_bytes:
+                self._head_refused = True
+                # the parser stops and reports a callback error: uvicorn answers it with
+                # send_400_response, which answers 431 for this one
+                raise HeadTooLarge
         self._awaiting_head, self._head_bytes = False, 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._awaiting_head, self._head_bytes = True, 0
+        self._awaiting_head, self._head_bytes, self._fresh_read = True, 0, False
 
     def send_400_response(self, msg: str) -> None:
         if self._head_refused:

@@ -151,3 +151,23 @@ def test_an_invalid_request_is_still_a_400() -> None:
     assert statuses(bytes(transport.written)) == [400]
     assert transport.closed
     assert calls == []
+
+
+def test_a_head_over_the_cap_after_another_request_in_the_same_read_is_refused() -> None:
+    # Given a small request and, in the same read, one whose head is over the cap
+    transport, calls = serve([request("/a") + request("/b", padding=CAP)])
+
+    # Then the second is refused (measured, since the read's size says nothing about it)
+    assert 431 in statuses(bytes(transport.written))
+    assert transport.closed
+    assert "/b" not in calls
+
+
+def test_a_small_head_with_a_large_body_in_one_read_is_served() -> None:
+    # Given one read well over the cap, nearly all of it body
+    body = b"x" * (4 * CAP)
+    head = b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: " + str(len(body)).encode()
+    transport, calls = serve([head + b"\r\n\r\n" + body])
+
+    assert statuses(bytes(transport.written)) == [200]
+    assert calls == ["/hook"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
@@ -52,8 +52,9 @@ class ReversalRow:
     state_after: str
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
+class EventRecord(NamedTuple):
+    """One event's outcome for processed_events (a named tuple: one per record, built in C)."""
+
     event_id: str
     provider: str
     event_type: str
@@ -62,11 +63,12 @@ class EventRecord:
     detail: str | None
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedRow:
+class ConsumedRow(NamedTuple):
+    """One record's outcome for consumed_records, by its place in the main topic."""
+
     source_topic: str
     source_partition: int
     source_offset: int
@@ -75,7 +77,7 @@ class ConsumedRow:
     outcome: str
 
     def as_row(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 @dataclass

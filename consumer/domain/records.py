@@ -118,6 +118,8 @@ def source_of(delivery: Delivery) -> tuple[str, int, int]:
     """The main-topic record a delivery descends from: the `payhooks.original-*` headers of a
     retry record, else the delivery's own place (also when those headers are unreadable)."""
     headers = delivery.headers
+    if h.ORIGINAL_TOPIC not in headers:  # a main-topic record (most): no exception raised
+        return (delivery.topic, delivery.partition, delivery.offset)
     try:
         return (
             headers[h.ORIGINAL_TOPIC],

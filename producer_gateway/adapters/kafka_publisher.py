@@ -61,7 +61,7 @@ def _on_delivery(future: asyncio.Future[None], error: KafkaError | None, _: Mess
 
 
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
-    if future.done():  # the request gave up waiting (client gone)
+    if future.done():  # its request was cancelled meanwhile (shutdown)
         return
     if error is None:
         future.set_result(None)

@@ -5,11 +5,14 @@ Starlette's own 404/405 in that body."""
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Generator
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive
+from starlette.types import Message, Receive
 
 
 class BodyTooLarge(Exception):
@@ -39,32 +42,68 @@ async def read_body(request: Request, limit: int, timeout_seconds: float | None 
         and (len(declared) > 12 or int(declared) > limit)
     ):
         raise BodyTooLarge
+    arrived = _already_arrived(request.receive)
+    if isinstance(arrived, tuple) and not arrived[1] and len(arrived[0]) <= limit:
+        return arrived[0]  # the usual webhook: its whole body came with the head, no timer
     try:
         async with asyncio.timeout(timeout_seconds):
-            return await _read(request.receive, limit)
+            first = arrived if isinstance(arrived, tuple) else _body_of(await arrived)
+            return await _read_rest(request.receive, limit, first)
     except TimeoutError as exc:
         raise BodyTooSlow from exc
 
 
-async def _read(receive: Receive, limit: int) -> bytes:
-    """ASGI messages straight from `receive` (Starlette's `Request.stream()` is an async
-    generator: a measurable share of a webhook's cost); a body that came whole in one message,
-    the usual case, is returned as it is."""
-    data, more = await _message(receive)
-    if not more and len(data) <= limit:
-        return data
+def _already_arrived(receive: Receive) -> tuple[bytes, bool] | _Suspended:
+    """The first ASGI message if `receive()` has it at hand (the usual webhook: its body came in
+    the same read as its head), else the suspended call, to be awaited under the timeout.
+    Starting the call by hand saves arming and disarming `asyncio.timeout` (its timer handle
+    and cancel bookkeeping, ~2-3 µs) on every webhook whose body is already there."""
+    call = receive().__await__()
+    try:
+        waiting_on = call.send(None)
+    except StopIteration as done:
+        return _body_of(done.value)
+    return _Suspended(call, waiting_on)
+
+
+class _Suspended:
+    """A started `receive()` that is waiting: awaiting this resumes it where it stopped,
+    passing the task's wake-ups and cancellation (the timeout's) through to it."""
+
+    def __init__(self, call: Generator[Any, None, Message], waiting_on: Any) -> None:
+        self._call, self._waiting_on = call, waiting_on
+
+    def __await__(self) -> Generator[Any, None, Message]:
+        call, waiting_on = self._call, self._waiting_on
+        while True:
+            try:
+                yield waiting_on
+            except BaseException as exc:  # noqa: BLE001 - handed to the call, which decides
+                step = functools.partial(call.throw, exc)
+            else:
+                step = functools.partial(call.send, None)
+            try:
+                waiting_on = step()
+            except StopIteration as done:
+                message: Message = done.value
+                return message
+
+
+async def _read_rest(receive: Receive, limit: int, first: tuple[bytes, bool]) -> bytes:
+    """The body from its first message on, ASGI messages straight from `receive` (Starlette's
+    `Request.stream()` is an async generator: a measurable share of a webhook's cost)."""
+    data, more = first
     chunks, size = [data], len(data)
     while size <= limit:
         if not more:
             return b"".join(chunks)
-        data, more = await _message(receive)
+        data, more = _body_of(await receive())
         chunks.append(data)
         size += len(data)
     raise BodyTooLarge
 
 
-async def _message(receive: Receive) -> tuple[bytes, bool]:
-    message = await receive()
+def _body_of(message: Message) -> tuple[bytes, bool]:
     if message["type"] != "http.request":  # http.disconnect: the client went away
         raise ClientDisconnect
     return message.get("body", b""), message.get("more_body", False)

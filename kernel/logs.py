@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -121,12 +122,54 @@ class _JsonLines:
     """What `info_lines` needs to write the lines `configure_logging`'s JSON set-up would."""
 
     processors: list[structlog.typing.Processor]  # the configured chain, to know it is in force
-    stamper: structlog.processors.TimeStamper
     out: structlog.PrintLogger  # the same stream and write lock as every other line
     level: int
 
 
 _json_lines: _JsonLines | None = None
+
+
+def iso_utc(moment: datetime) -> str:
+    """`moment` as structlog's `TimeStamper(fmt="iso", utc=True)` writes it
+    (`isoformat()` with `Z` for `+00:00`), by orjson: ~1 µs instead of ~4."""
+    return orjson.dumps(moment, option=orjson.OPT_UTC_Z)[1:-1].decode()
+
+
+def _json_line(
+    event: str, fields: Mapping[str, Any], context: Mapping[str, Any], timestamp: str
+) -> str:
+    """The line structlog's JSON chain writes for `log.info(event, **fields)`: the same keys,
+    set in the same order (the fields, the event, the bound context where not given, level,
+    timestamp), secrets redacted, the same renderer."""
+    line = dict(fields)
+    line["event"] = event
+    for key, value in context.items():
+        line.setdefault(key, value)
+    line["level"] = "info"
+    line["timestamp"] = timestamp
+    return _orjson_text(_redact(None, "info", line))
+
+
+def _fast() -> _JsonLines | None:
+    """The JSON set-up's writer when it is the one in force (not the console, not a test's
+    `capture_logs`), else None: those lines go through structlog as usual."""
+    fast = _json_lines
+    if fast is None or structlog.get_config()["processors"] is not fast.processors:
+        return None
+    return fast
+
+
+def info_line(logger_name: str, event: str, fields: Mapping[str, Any]) -> None:
+    """One info line, byte for byte what `structlog.get_logger(logger_name).info(event,
+    **fields)` writes, without the processor chain (e.g. the gateway's line per webhook)."""
+    fast = _fast()
+    if fast is None:
+        structlog.get_logger(logger_name).info(event, **fields)
+        return
+    if fast.level > logging.INFO:
+        return
+    context = structlog.contextvars.get_contextvars()
+    fast.out.msg(_json_line(event, fields, context, iso_utc(datetime.now(UTC))))
 
 
 def info_lines(logger_name: str, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
@@ -135,36 +178,31 @@ def info_lines(logger_name: str, lines: Sequence[tuple[str, Mapping[str, Any]]])
     timestamp, secrets redacted), with one timestamp and one write for all of them instead of
     the processor chain and a flushed write per line. Anywhere else (console, a test's
     `capture_logs`) each goes through structlog as usual."""
-    fast = _json_lines
-    if fast is None or structlog.get_config()["processors"] is not fast.processors:
+    fast = _fast()
+    if fast is None:
         log = structlog.get_logger(logger_name)
         for event, fields in lines:
             log.info(event, **fields)
         return
     if not lines or fast.level > logging.INFO:
         return
-    shared = {"level": "info", "timestamp": fast.stamper(None, "info", {})["timestamp"]}
+    timestamp = iso_utc(datetime.now(UTC))
     context = structlog.contextvars.get_contextvars()
-    rendered = []
-    for event, fields in lines:
-        line = _redact(None, "info", {**context, "event": event, **fields, **shared})
-        rendered.append(_orjson_text(line))
-    fast.out.msg("\n".join(rendered))
+    fast.out.msg("\n".join(_json_line(event, f, context, timestamp) for event, f in lines))
 
 
 def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> None:
     global _json_lines  # noqa: PLW0603 - the process's one logging set-up, like structlog's own
-    stamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        stamper,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
         structlog.processors.format_exc_info,
         _renderer(log_format),
     ]
     _json_lines = (
-        _JsonLines(processors, stamper, structlog.PrintLogger(sys.stderr), level)
+        _JsonLines(processors, structlog.PrintLogger(sys.stderr), level)
         if _as_json(log_format)
         else None
     )

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from kernel.http_edge import BodyTooLarge, BodyTooSlow, error_response, http_error, read_body
+from kernel.logs import info_line
 from kernel.settings import GatewayKnobs
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
@@ -31,7 +32,8 @@ from producer_gateway.domain.intake import (
 )
 from schemas.errors import MalformedPayload, SignatureInvalid
 
-log = structlog.get_logger("payhooks.gateway")
+LOGGER = "payhooks.gateway"
+log = structlog.get_logger(LOGGER)
 
 
 def _unavailable() -> Response:
@@ -101,13 +103,9 @@ async def receive_webhook(request: Request) -> Response:
     fields = {"provider": provider, "event_id": envelope.event_id, "reference": envelope.reference}
     if not await _publish(gateway, record, "main", fields):
         return _count(gateway, provider, "unavailable", _unavailable())
-    log.info("webhook.accepted", event_type=envelope.event_type, topic=record.topic, **fields)
-    return _count(
-        gateway,
-        provider,
-        "accepted",
-        _accepted(envelope.event_id),
-    )
+    accepted = {"event_type": envelope.event_type, "topic": record.topic, **fields}
+    info_line(LOGGER, "webhook.accepted", accepted)
+    return _count(gateway, provider, "accepted", Accepted(envelope.event_id))
 
 
 async def _bounded_body(gateway: Gateway, request: Request, provider: str) -> bytes | Response:
@@ -157,9 +155,23 @@ async def _publish(gateway: Gateway, record: Record, kind: str, fields: dict[str
     return True
 
 
-def _accepted(event_id: str) -> Response:
-    body = orjson.dumps({"status": "accepted", "event_id": event_id})
-    return Response(body, status_code=202, media_type="application/json")
+class Accepted(Response):
+    """The 202: the headers Starlette's `Response(body, 202, media_type="application/json")`
+    sends, in the same order, but pre-built and sent as the two raw ASGI messages (no header
+    list built and no background-task check per webhook)."""
+
+    media_type = "application/json"
+    _CONTENT_TYPE = (b"content-type", b"application/json")
+
+    def __init__(self, event_id: str) -> None:  # sets what Response.__init__ would, directly
+        self.status_code = 202
+        self.background = None
+        self.body = orjson.dumps({"status": "accepted", "event_id": event_id})
+        self.raw_headers = [(b"content-length", b"%d" % len(self.body)), self._CONTENT_TYPE]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def _count(gateway: Gateway, provider: str, outcome: str, response: Response) -> Response:

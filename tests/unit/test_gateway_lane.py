@@ -9,12 +9,15 @@ import time
 from typing import cast
 
 import httpx
+import orjson
 import pytest
 from pydantic import SecretStr
+from starlette.responses import Response
+from structlog.testing import capture_logs
 
 from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.bootstrap import bootstrap
-from producer_gateway.entrypoints.app import build_app
+from producer_gateway.entrypoints.app import Accepted, build_app
 from producer_gateway.settings import GatewaySettings
 from schemas.envelope import WebhookEnvelope
 from schemas.providers import SCHEMES
@@ -107,3 +110,28 @@ def test_every_other_request_is_answered_as_starlette_routes_it(
     response = call(FakePublisher(), method, path)
 
     assert response.status_code == status
+
+
+def test_the_raw_202_is_what_starlettes_response_would_send() -> None:
+    accepted = Accepted("evt-1")
+    body = orjson.dumps({"status": "accepted", "event_id": "evt-1"})
+    starlette = Response(body, status_code=202, media_type="application/json")
+    assert (accepted.status_code, accepted.body) == (202, starlette.body)
+    assert accepted.raw_headers == starlette.raw_headers
+
+
+def test_an_accepted_webhook_is_logged_once_with_its_fields() -> None:
+    with capture_logs() as logs:
+        response = call(FakePublisher(), "POST", "/webhooks/paystack", BODY, signed())
+
+    assert response.headers["content-type"] == "application/json"
+    [line] = [entry for entry in logs if entry["event"] == "webhook.accepted"]
+    assert line == {
+        "event": "webhook.accepted",
+        "log_level": "info",
+        "event_type": "charge.success",
+        "topic": "lane.webhooks",
+        "provider": "paystack",
+        "event_id": response.json()["event_id"],
+        "reference": "lane-1",
+    }

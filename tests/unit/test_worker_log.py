@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import structlog
@@ -17,7 +18,7 @@ from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery
 from consumer.entrypoints.worker import log_result, log_results
 from consumer.service_layer.batch import Outcome, Result
-from kernel.logs import configure_logging, info_lines
+from kernel.logs import configure_logging, info_line, info_lines, iso_utc
 
 
 def test_a_reversal_below_zero_is_logged_and_counted() -> None:
@@ -87,3 +88,54 @@ def test_the_json_batch_lines_are_the_lines_structlog_writes(
     assert batched["group"] == "g1"
     assert second["event"] == "credit.ignored"
     assert second["level"] == "info"
+
+
+def _untimed(line: str) -> str:
+    """The line with its timestamp's value blanked (the two writers read the clock apart)."""
+    stamp = json.loads(line)["timestamp"]
+    assert line.count(stamp) == 1
+    return line.replace(stamp, "<time>")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_the_fast_json_lines_are_byte_for_byte_the_lines_structlog_writes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the JSON set-up, a bound context (one key also passed as a field), a secret-named field
+    configure_logging("json")
+    fields = {"event_type": "charge.success", "group": "mine", "token": "sk_1", "n": 9, "x": None}
+    log = structlog.get_logger("payhooks.gateway")
+    with structlog.contextvars.bound_contextvars(group="g1", request="r-1"):
+        # When each line is written by structlog, then by the single and the batch fast paths
+        log.info("webhook.accepted", **fields)
+        info_line("payhooks.gateway", "webhook.accepted", fields)
+        log.info("credit.ignored")
+        info_lines("payhooks.consumer", [("webhook.accepted", fields), ("credit.ignored", {})])
+    by_structlog, single, by_structlog_2, batched, batched_2 = capsys.readouterr().err.splitlines()
+    # Then the lines are the same text (key order, separators, redaction) but for the time
+    assert _untimed(single) == _untimed(batched) == _untimed(by_structlog)
+    assert _untimed(batched_2) == _untimed(by_structlog_2)
+    assert '"token":"[redacted]"' in single
+    assert '"group":"mine"' in single
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 28, 9, 5, 7, 0, tzinfo=UTC),
+        datetime(2026, 11, 28, 9, 5, 7, 5, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC),
+        datetime.now(UTC),
+    ],
+)
+def test_the_fast_timestamp_is_written_as_structlog_writes_it(moment: datetime) -> None:
+    # structlog's TimeStamper(fmt="iso", utc=True): now(tz=UTC).isoformat(), "+00:00" as "Z"
+    assert iso_utc(moment) == moment.isoformat().replace("+00:00", "Z")
+
+
+def test_outside_the_json_set_up_a_fast_line_goes_through_structlog() -> None:
+    with capture_logs() as logs:
+        info_line("payhooks.gateway", "webhook.accepted", {"event_id": "evt-1", "token": "t"})
+    assert logs == [
+        {"event": "webhook.accepted", "event_id": "evt-1", "token": "t", "log_level": "info"}
+    ]

@@ -157,8 +157,16 @@ class KafkaChannel:
     # Each batch is settled and committed before the next poll, and rebalance callbacks only
     # run inside poll: at a revoke nothing is in flight and every settled offset is committed.
 
-    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         METRICS.rebalances.labels("assigned").inc()
+        # librdkafka keeps a partition's pause flag across a revoke and a later re-assignment
+        # (librdkafka issue #1849): a retry partition held here, revoked (and forgotten) in an
+        # eager rebalance and handed back, would stay paused with nothing left to resume it.
+        # So the assignment is taken here and resumed: its records are fetched again from the
+        # committed offset, and one not yet due is held again.
+        consumer.assign(partitions)
+        if partitions:
+            consumer.resume(partitions)
         log.info("consumer.partitions_assigned", partitions=_names(partitions))
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:

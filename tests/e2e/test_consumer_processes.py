@@ -291,6 +291,43 @@ def test_a_paused_retry_partition_does_not_cost_the_group_membership(
     assert events.index("credit.applied") < stopping
 
 
+def test_a_held_retry_partition_handed_back_after_a_rebalance_is_consumed_again(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    topics: tuple[str, ...],
+    env_for: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # Given a record waiting out its retry delay in a paused partition of the first member
+    env = {**env_for, **FAST, "PAYHOOKS_RETRY_DELAYS": "15s"}
+    produce_records(
+        settings.kafka_bootstrap,
+        main_topic(settings.topic_prefix),
+        [(b"later", paystack_envelope_bytes("later"))],
+    )
+    first, second = tmp_path / "first.log", tmp_path / "second.log"
+    with payhooks_process(["consumer"], env, first):
+        eventually(lambda: named(first, "retry.scheduled"), seconds=60)
+        # When a second member joins and leaves (two eager rebalances: every partition is
+        # revoked, and in the end all of them are the first member's again)
+        with payhooks_process(["consumer"], env, second):
+            eventually(lambda: named(second, "consumer.partitions_assigned"), seconds=60)
+        # (assigned at the start, after the join, after the leave)
+        eventually(lambda: len(named(first, "consumer.partitions_assigned")) >= 3)
+        with session_factory() as session:
+            create_payment(
+                session,
+                reference="later",
+                user_id="patient",
+                amount=500_000,
+                currency="NGN",
+                provider="paystack",
+            )
+            session.commit()
+        # Then the retry partition it got back is not left paused: the record is credited
+        eventually(lambda: ledger_rows(session_factory) == 1, seconds=60)
+
+
 def test_redis_dying_mid_run_degrades_to_database_locking_and_stays_exactly_once(
     settings: Settings,
     session_factory: sessionmaker[Session],

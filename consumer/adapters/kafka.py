@@ -157,16 +157,8 @@ class KafkaChannel:
     # Each batch is settled and committed before the next poll, and rebalance callbacks only
     # run inside poll: at a revoke nothing is in flight and every settled offset is committed.
 
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         METRICS.rebalances.labels("assigned").inc()
-        # librdkafka keeps a partition's pause flag across a revoke and a later re-assignment
-        # (librdkafka issue #1849): a retry partition held here, revoked (and forgotten) in an
-        # eager rebalance and handed back, would stay paused with nothing left to resume it.
-        # So the assignment is taken here and resumed: its records are fetched again from the
-        # committed offset, and one not yet due is held again.
-        consumer.assign(partitions)
-        if partitions:
-            consumer.resume(partitions)
         log.info("consumer.partitions_assigned", partitions=_names(partitions))
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
@@ -180,8 +172,21 @@ class KafkaChannel:
         log.warning("consumer.partitions_lost", partitions=_names(partitions))
 
     def _forget(self, partitions: Iterable[TopicPartition]) -> None:
-        for tp in partitions:
-            self._held.pop((tp.topic, tp.partition), None)
+        """Held partitions leave this member resumed: librdkafka keeps a pause across a revoke
+        and a later re-assignment (librdkafka issue #1849), so a held retry partition handed
+        back after an eager rebalance would stay paused with nothing left to resume it. Resumed
+        here, while still assigned (resuming right after a new assign() can void its start
+        offset, librdkafka issue #2190)."""
+        held = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in partitions
+            if self._held.pop((tp.topic, tp.partition), None) is not None
+        ]
+        if held:
+            try:
+                self._consumer.resume(held)
+            except KafkaException as exc:  # logged: the next assign of them is then fresh anyway
+                log.warning("kafka.error", error=exc.args[0].str(), then="resume on revoke")
 
     # --- consuming -------------------------------------------------------------------------
 

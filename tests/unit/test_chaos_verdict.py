@@ -3,12 +3,18 @@ credits resumed."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from payhooks_devtools.chaos import runner
 from payhooks_devtools.chaos.load import LoadStats
 from payhooks_devtools.chaos.verdict import (
     Record,
     count_violations,
     outcome_violations,
     recovery_violations,
+    refunds_awaited,
     sender_violations,
 )
 from schemas.headers import ORIGINAL_OFFSET, ORIGINAL_PARTITION, ORIGINAL_TOPIC
@@ -68,3 +74,27 @@ def test_recorded_outcomes_must_add_up_with_what_was_published_and_credited() ->
         "miscount: 1 applied outcomes recorded, 2 payments credited",
         "miscount: 4 webhooks answered 2xx, only 3 published",
     ]
+
+
+def test_a_refund_is_awaited_until_applied_or_dead_lettered_by_reference_or_stripe_event() -> None:
+    expected = {"applied": {"a"}, "by-ref": {"b"}, "stripe": {"rf_s"}, "pending": {"p1", "p2"}}
+    dead = {"by-ref": "ReversalBeforeCredit: not credited yet", "event:evt_rf_s": "PaymentNotFound"}
+
+    assert refunds_awaited(expected, {"applied": 1, "pending": 1}, dead) == {"pending"}
+
+
+def test_the_drain_does_not_wait_out_its_deadline_for_a_dead_lettered_stripe_refund(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Stripe refund names no reference of ours: dead-lettered, it is keyed by its event id.
+    The drain waited the full drain_seconds for it (chaos rebalance-storm: ~300 s)."""
+    monkeypatch.setattr(runner, "reversal_counts", lambda *_: {})
+    dead = {"event:evt_rf_pay-1": "PaymentNotFound: no payment has reference 'pi_1'"}
+    monkeypatch.setattr(runner, "dead_letters", lambda _: dead)
+
+    def waited(_: float) -> None:
+        raise AssertionError("the drain waited for a refund that is dead-lettered")
+
+    monkeypatch.setattr(time, "sleep", waited)
+
+    runner.drain_reversals(None, None, {("pay-1", "rf_pay-1")}, 240.0)  # type: ignore[arg-type]

@@ -44,6 +44,8 @@ from payhooks_devtools.chaos.verdict import (
     outcome_violations,
     recorded_outcomes,
     recovery_violations,
+    refunds_awaited,
+    refunds_by_reference,
     reversal_counts,
     reversal_violations,
     sender_violations,
@@ -223,13 +225,16 @@ def drain(engine: Engine, settings: Settings, accepted: set[str], seconds: float
 def drain_reversals(
     engine: Engine, settings: Settings, accepted: set[tuple[str, str]], seconds: float
 ) -> None:
-    """Wait until every accepted refund has its ledger row, or its payment is dead-lettered."""
+    """Wait until every accepted refund has its ledger row, or it (or its payment's success) is
+    dead-lettered: under its payment's reference, or (Stripe names no reference of ours) under
+    its event id — the verdict's own test (`refunds_awaited`), so the drain never waits out its
+    deadline for a refund the verdict counts as settled."""
     deadline = time.monotonic() + seconds
-    expected = Counter(reference for reference, _ in accepted)
+    expected = refunds_by_reference(accepted)
     while time.monotonic() < deadline:
         applied = reversal_counts(engine, set(expected))
-        short = {ref for ref, n in expected.items() if applied.get(ref, 0) < n}
-        if not short or short <= dead_letters(settings).keys():
+        short = {ref for ref, ids in expected.items() if applied.get(ref, 0) < len(ids)}
+        if not short or not refunds_awaited(expected, applied, dead_letters(settings)):
             return
         time.sleep(1.0)
 

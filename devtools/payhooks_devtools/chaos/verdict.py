@@ -171,15 +171,12 @@ def reversal_violations(
 ) -> list[str]:
     """Each accepted refund id applied once; a payment short of rows must be dead-lettered
     (its refund, or its success, sits in the DLQ with a reason); never more rows than refunds."""
-    expected: dict[str, set[str]] = {}
-    for reference, refund_id in accepted:
-        expected.setdefault(reference, set()).add(refund_id)
+    expected = refunds_by_reference(accepted)
     applied = reversal_counts(engine, set(expected))
     short = [
-        f"refund lost: {ref}: {len(ids)} refund(s) accepted, {applied.get(ref, 0)} applied, "
-        "nothing dead-lettered"
-        for ref, ids in sorted(expected.items())
-        if applied.get(ref, 0) < len(ids) and not _dead_letter_of(ref, ids, dead)
+        f"refund lost: {ref}: {len(expected[ref])} refund(s) accepted, {applied.get(ref, 0)} "
+        "applied, nothing dead-lettered"
+        for ref in sorted(refunds_awaited(expected, applied, dead))
     ]
     extra = [
         f"refund applied twice: {ref}: {applied.get(ref, 0)} rows for {len(ids)} refund(s)"
@@ -187,6 +184,26 @@ def reversal_violations(
         if applied.get(ref, 0) > len(ids)
     ]
     return short + extra
+
+
+def refunds_by_reference(accepted: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """The accepted (reference, refund id) pairs → each payment's refund ids."""
+    expected: dict[str, set[str]] = {}
+    for reference, refund_id in accepted:
+        expected.setdefault(reference, set()).add(refund_id)
+    return expected
+
+
+def refunds_awaited(
+    expected: dict[str, set[str]], applied: dict[str, int], dead: dict[str, str]
+) -> set[str]:
+    """Payments short of reversal rows whose refund (or success) is not dead-lettered either:
+    what the drain still waits for, and at the verdict the refunds lost."""
+    return {
+        ref
+        for ref, ids in expected.items()
+        if applied.get(ref, 0) < len(ids) and not _dead_letter_of(ref, ids, dead)
+    }
 
 
 def _dead_letter_of(reference: str, refund_ids: set[str], dead: dict[str, str]) -> bool:

@@ -81,6 +81,22 @@ class Fleet:
             took[name] = math.inf
         return took
 
+    def wait_logged(self, names: list[str], marker: str, *, timeout: float) -> None:
+        """Until each running member's current log holds `marker` (or `timeout` s pass): a
+        member started moments ago may still be importing, without its signal handlers yet."""
+        deadline = time.monotonic() + timeout
+        waiting = [name for name in names if self.alive(name)]
+        while waiting and time.monotonic() < deadline:
+            waiting = [
+                name for name in waiting if self.alive(name) and marker not in self._log(name)
+            ]
+            time.sleep(0.1)
+
+    def _log(self, name: str) -> str:
+        member = self.members[name]
+        path = self.logs / f"{name}.{member.starts}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def exit_code(self, name: str) -> int | None:
         process = self.members[name].process
         return None if process is None else process.poll()

@@ -33,26 +33,29 @@ log = structlog.get_logger("payhooks.consumer.lock")
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
-# SET NX PX on every key with one owner token; 1 per key taken, 0 per key someone else holds.
+# SET NX PX on every key with one owner token; returns the (1-based) places of the keys someone
+# else holds: usually none, so the reply is an empty array, not one flag per key to parse.
 _ACQUIRE = """
-local taken = {}
+local busy = {}
 for i, key in ipairs(KEYS) do
-  taken[i] = redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+  if not redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    busy[#busy + 1] = i
+  end
 end
-return taken
+return busy
 """
-# DEL every key that still holds our token (redis-py's Lock.release check, for many keys).
+# DEL every key that still holds our token (redis-py's Lock.release check, for many keys);
+# returns the places of the keys whose token is no longer ours (lease ran out): usually none.
 _RELEASE = """
-local released = {}
+local lost = {}
 for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then
     redis.call('DEL', key)
-    released[i] = 1
   else
-    released[i] = 0
+    lost[#lost + 1] = i
   end
 end
-return released
+return lost
 """
 
 
@@ -123,16 +126,15 @@ class CreditLocks:
         with this batch's owner token; returns the references someone else holds."""
         if not references:
             return []
-        keys = [self.key(reference) for reference in references]
+        head = credit_lock_key(self._prefix, "")
+        keys = [head + reference for reference in references]
         lease_ms = max(1, round(self._lease * 1000))
-        flags = self._acquire_script(keys=keys, args=[taken.token, lease_ms])
-        contended = []
-        for reference, key, ok in zip(references, keys, flags, strict=True):
-            if ok:
-                taken.keys.append(key)
-            else:
-                contended.append(reference)
-        return contended
+        busy = {int(i) - 1 for i in self._acquire_script(keys=keys, args=[taken.token, lease_ms])}
+        if not busy:
+            taken.keys = keys
+            return []
+        taken.keys = [key for i, key in enumerate(keys) if i not in busy]
+        return [references[i] for i in sorted(busy)]
 
     def _degrade(self, error: BaseException) -> None:
         self._skip_until = time.monotonic() + self._retry_after
@@ -151,16 +153,20 @@ class CreditLocks:
         if not taken.keys and not taken.waited:
             return
         try:
-            released = list(self._release_script(keys=taken.keys, args=[taken.token]))
-            released += [_release(lock) for lock in taken.waited]
+            lost = [taken.keys[int(i) - 1] for i in self._release_keys(taken)]
+            lost += [str(lock.name) for lock in taken.waited if not _release(lock)]
         except _UNREACHABLE as exc:
             log.warning("lock.release_failed", error=str(exc), count=len(taken.keys))
             return
-        names = [*taken.keys, *(str(lock.name) for lock in taken.waited)]
-        for key, ok in zip(names, released, strict=True):
-            if not ok:
-                # The lease ran out mid-credit; PostgreSQL's row lock kept the credit single.
-                log.warning("lock.lease_expired", key=key)
+        for key in lost:
+            # The lease ran out mid-credit; PostgreSQL's row lock kept the credit single.
+            log.warning("lock.lease_expired", key=key)
+
+    def _release_keys(self, taken: _Taken) -> list[int]:
+        """The script's reply: the 1-based places of the keys it did not release."""
+        if not taken.keys:
+            return []
+        return list(self._release_script(keys=taken.keys, args=[taken.token]))
 
 
 def _release(lock: Lock) -> int:

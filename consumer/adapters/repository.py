@@ -112,12 +112,23 @@ def text_array(values: Iterable[str | None]) -> str:
     """A PostgreSQL `text[]` literal, sent as one string parameter: each element double-quoted
     with `\\` and `"` escaped (PostgreSQL's array input rules), None as NULL. psycopg2 adapts a
     Python list element by element, a Python object per element: ~11 µs per credit for the ledger
-    statement's arrays alone, against ~2 µs for the literal (measured, 500-credit batches)."""
+    statement's arrays alone, against ~2 µs for the literal (measured, 500-credit batches).
+    The common case (no NULL, nothing to escape) is one C-level join."""
+    items = values if isinstance(values, list) else list(values)
+    if not items:
+        return "{}"
+    nulls = items.count(None)
+    if nulls == len(items):  # e.g. `detail` of a batch of credits
+        return "{" + ",".join(["NULL"] * nulls) + "}"
+    if not nulls:
+        joined = '","'.join(items)  # type: ignore[arg-type] # None is not in it (checked above)
+        if "\\" not in joined and '"' not in joined:
+            return '{"' + joined + '"}'
     return (
         "{"
         + ",".join(
             "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for v in values
+            for v in items
         )
         + "}"
     )

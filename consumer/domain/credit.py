@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from consumer.domain.state_machine import PaymentState, path_to
 from schemas.providers import ProviderEvent
@@ -17,8 +17,9 @@ class Verdict(StrEnum):
     IGNORE = "ignored"
 
 
-@dataclass(frozen=True, slots=True)
-class PaymentView:
+class PaymentView(NamedTuple):
+    """A locked payment as the credit rule sees it (a named tuple: one or two per record)."""
+
     reference: str
     amount: int
     currency: str
@@ -28,21 +29,19 @@ class PaymentView:
     provider: str = ""
 
     def credited_now(self) -> PaymentView:
-        """The payment as an applied credit leaves it (built directly: `dataclasses.replace`
-        was ~3 % of the consumer's CPU, py-spy)."""
+        """The payment as an applied credit leaves it."""
         return PaymentView(
-            reference=self.reference,
-            amount=self.amount,
-            currency=self.currency,
-            state=PaymentState.COMPLETED,
-            credited=True,
-            refunded_amount=self.refunded_amount,
-            provider=self.provider,
+            self.reference,
+            self.amount,
+            self.currency,
+            PaymentState.COMPLETED,
+            True,  # credited
+            self.refunded_amount,
+            self.provider,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class CreditDecision:
+class CreditDecision(NamedTuple):
     verdict: Verdict
     reason: str = ""
 

@@ -8,7 +8,7 @@ when the whole amount went back, else `partially_refunded`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from consumer.domain.credit import PaymentView, Verdict
 from consumer.domain.errors import ReversalBeforeCredit
@@ -35,8 +35,7 @@ def state_after(payment: PaymentView, kind: ReversalKind, amount: int) -> Paymen
 
 def reversed_view(payment: PaymentView, kind: ReversalKind, amount: int) -> PaymentView:
     """The payment as it is once this reversal applied (for later events of the same batch)."""
-    return replace(
-        payment,
+    return payment._replace(
         state=state_after(payment, kind, amount),
         refunded_amount=payment.refunded_amount + amount,
     )

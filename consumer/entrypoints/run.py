@@ -10,6 +10,7 @@ from consumer.entrypoints.probes import Health, serve_probes
 from consumer.entrypoints.worker import main as run_worker
 from consumer.settings import ConsumerSettings
 from kernel.config_checks import check_config
+from kernel.gc_tuning import tune_gc
 from kernel.kafka_client import check_connection
 from kernel.logs import configure_logging
 from kernel.settings import TopicSettings
@@ -24,6 +25,7 @@ def run_consumer(settings: ConsumerSettings) -> None:
     if settings.consumer_metrics_port is not None:
         serve_probes(health, settings.metrics_host, settings.consumer_metrics_port)
     credit_app = bootstrap(settings)
+    tune_gc()  # after start-up: what it built is frozen out of later collections
     try:
         # Topics are checked inside the worker's connection retries: Kafka may not answer yet.
         run_worker(credit_app, health, prepare=lambda: prepare(settings))

@@ -5,8 +5,9 @@ the hand-offs and commits the offsets in one Kafka transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from consumer.domain.credit import Verdict
 from consumer.domain.errors import ConsumerError, PoisonMessage
@@ -47,9 +48,10 @@ class Outcome(StrEnum):
 
     @classmethod
     def of(cls, verdict: Verdict) -> Outcome:
-        return cls(verdict.value)
+        return _OUTCOMES[verdict]
 
 
+_OUTCOMES = {verdict: Outcome(verdict.value) for verdict in Verdict}
 _LOG_EVENTS = {
     Outcome.APPLIED: "credit.applied",
     Outcome.REVERSED: "credit.reversed",
@@ -61,9 +63,9 @@ _LOG_EVENTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What became of one record; `outcome.log_event` names its log line."""
+class Result(NamedTuple):
+    """What became of one record; `outcome.log_event` names its log line (a named tuple: one
+    per record)."""
 
     delivery: Delivery
     outcome: Outcome
@@ -75,8 +77,7 @@ class Result:
     wallet_negative: bool = False  # a reversal left the wallet below zero
 
 
-@dataclass(frozen=True, slots=True)
-class _Unconfirmed:
+class _Unconfirmed(NamedTuple):
     """An event the provider did not confirm: handed off without touching the database."""
 
     item: CreditItem
@@ -119,7 +120,7 @@ class BatchHandler:
         try:
             envelope = WebhookEnvelope.from_bytes(delivery.value)
             if is_sweep_claim(envelope):
-                return replace(confirmed_claim(envelope, self.verifier), source=source_of(delivery))
+                return confirmed_claim(envelope, self.verifier)._replace(source=source_of(delivery))
             return credit_item(envelope, self.secrets(envelope.provider), source_of(delivery))
         except MalformedEnvelope as exc:
             return _poison(str(exc), delivery, exc)

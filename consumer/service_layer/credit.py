@@ -17,7 +17,8 @@ checked against the ledger, then one ledger_reversals row per new id debits the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from consumer.domain.credit import PaymentView, Verdict, binding_problem, decide_credit, ignored
 from consumer.domain.errors import (
@@ -44,8 +45,9 @@ from schemas.providers import SCHEMES, ProviderEvent
 from schemas.reverify import NotReverifiable, reverified_event
 
 
-@dataclass(frozen=True, slots=True)
-class CreditItem:
+class CreditItem(NamedTuple):
+    """A decoded record's verified event (named tuples here: one per record, built in C)."""
+
     envelope: WebhookEnvelope
     event: ProviderEvent
     source: tuple[str, int, int] | None = None  # the main-topic record it came from
@@ -54,8 +56,7 @@ class CreditItem:
     hash_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CreditOutcome:
+class CreditOutcome(NamedTuple):
     """An event's settled result: a verdict, or the error that stopped it (nothing written)."""
 
     verdict: Verdict | None
@@ -249,7 +250,7 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
                 provider=item.envelope.provider,
                 event_type=o.event.event_type,
                 reference=o.event.reference or _reference_of(item, ledger),
-                outcome=o.verdict.value,
+                outcome=o.verdict,  # a StrEnum: the str itself
                 detail=o.reason or None,
             )
             for item, o in zip(items, outcomes, strict=True)
@@ -260,7 +261,7 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
                 *item.source,
                 event_id=o.event.event_id,
                 reference=o.event.reference or _reference_of(item, ledger),
-                outcome=o.verdict.value,
+                outcome=o.verdict,
             )
             for item, o in zip(items, outcomes, strict=True)
             if o.verdict is not None and item.source is not None
@@ -293,8 +294,8 @@ def _finished(
 ) -> CreditOutcome:
     if outcome.verdict is Verdict.REVERSE:
         payment = ledger.payment(item)
-        return replace(
-            outcome, wallet_negative=payment is not None and payment.wallet_id in negative
+        return outcome._replace(
+            wallet_negative=payment is not None and payment.wallet_id in negative
         )
     return _with_rejection_error(outcome)
 

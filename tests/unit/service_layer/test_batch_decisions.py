@@ -3,8 +3,6 @@ of the ports (tests/fakes.py). The same paths run on real servers in tests/integ
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from consumer.domain.errors import DependencyUnavailable
 from consumer.domain.records import Delivery
 from consumer.domain.retry_policy import RetryPolicy
@@ -209,7 +207,7 @@ def test_a_retried_record_keeps_counting_its_attempts() -> None:
     # Given a record already on retry topic 1 (attempt 1) whose payment is still missing
     ledger = FakeLedger()
     first = delivery(paystack_envelope_bytes("ref-wait"), topic=f"{PREFIX}.webhooks.retry.1")
-    first = replace(first, headers={h.ATTEMPT: "1", h.ORIGINAL_TOPIC: f"{PREFIX}.webhooks"})
+    first = first._replace(headers={h.ATTEMPT: "1", h.ORIGINAL_TOPIC: f"{PREFIX}.webhooks"})
 
     # When it fails again
     (result,) = handler(ledger).handle([first], NOW_MS)

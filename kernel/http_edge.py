@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Scope
 
 
 class BodyTooLarge(Exception):
@@ -34,7 +34,14 @@ def error_response(
 async def read_body(request: Request, limit: int, timeout_seconds: float | None = None) -> bytes:
     """The raw body, refusing anything over `limit` bytes without reading it all, and anything
     still arriving after `timeout_seconds` (a slow-body client holds no worker for long)."""
-    declared = request.headers.get("content-length")
+    return await read_raw_body(request.headers, request.receive, limit, timeout_seconds)
+
+
+async def read_raw_body(
+    headers: Mapping[str, str], receive: Receive, limit: int, timeout_seconds: float | None
+) -> bytes:
+    """`read_body` from the request's headers and its ASGI `receive` (no `Request` needed)."""
+    declared = headers.get("content-length")
     if (
         declared is not None
         and declared.isascii()
@@ -42,15 +49,26 @@ async def read_body(request: Request, limit: int, timeout_seconds: float | None 
         and (len(declared) > 12 or int(declared) > limit)
     ):
         raise BodyTooLarge
-    arrived = _already_arrived(request.receive)
+    arrived = _already_arrived(receive)
     if isinstance(arrived, tuple) and not arrived[1] and len(arrived[0]) <= limit:
         return arrived[0]  # the usual webhook: its whole body came with the head, no timer
     try:
         async with asyncio.timeout(timeout_seconds):
             first = arrived if isinstance(arrived, tuple) else _body_of(await arrived)
-            return await _read_rest(request.receive, limit, first)
+            return await _read_rest(receive, limit, first)
     except TimeoutError as exc:
         raise BodyTooSlow from exc
+
+
+def scope_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers as a plain dict, built once: names as the server gives them (ASGI:
+    lower-case), latin-1 like Starlette's `Headers`, and the first of repeated names wins as
+    in `Headers.get`. Each lookup is then a dict lookup, not a scan decoding every header
+    (Starlette's `Headers`: ~5 µs per webhook over its handful of lookups)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in reversed(scope["headers"])
+    }
 
 
 def _already_arrived(receive: Receive) -> tuple[bytes, bool] | _Suspended:

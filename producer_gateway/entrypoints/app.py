@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -19,7 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from kernel.http_edge import BodyTooLarge, BodyTooSlow, error_response, http_error, read_body
+from kernel.http_edge import (
+    BodyTooLarge,
+    BodyTooSlow,
+    error_response,
+    http_error,
+    read_raw_body,
+    scope_headers,
+)
 from kernel.logs import info_line
 from kernel.settings import GatewayKnobs
 from producer_gateway.adapters.kafka_publisher import PublishFailed
@@ -51,9 +58,18 @@ def _gateway(request: Request) -> Gateway:
 
 
 async def receive_webhook(request: Request) -> Response:
-    gateway = _gateway(request)
+    """The route's handler (Starlette's path; `GatewayApp` takes POSTs straight to
+    `accept_webhook`)."""
+    provider: str = request.path_params["provider"]
+    headers = scope_headers(request.scope)
+    return await accept_webhook(_gateway(request), provider, headers, request.receive)
+
+
+async def accept_webhook(
+    gateway: Gateway, provider: str, headers: Mapping[str, str], receive: Receive
+) -> Response:
+    """Verify, publish, answer: one `POST /webhooks/{provider}`."""
     settings = gateway.settings
-    provider = request.path_params["provider"]
     configured = gateway.webhook_providers.get(provider)
     if configured is None:
         gateway.metrics.count("unknown", "unknown_provider")
@@ -64,7 +80,7 @@ async def receive_webhook(request: Request) -> Response:
             f"{', '.join(settings.enabled_providers()) or 'none'}",
         )
     scheme = configured.scheme
-    raw_body = await _bounded_body(gateway, request, provider)
+    raw_body = await _bounded_body(gateway, headers, receive, provider)
     if isinstance(raw_body, Response):
         return raw_body
     now = gateway.clock()  # the one clock: the signature window and received_at agree
@@ -73,7 +89,7 @@ async def receive_webhook(request: Request) -> Response:
         envelope = verify_and_normalize(
             scheme,
             raw_body,
-            request.headers,
+            headers,
             configured.secrets,
             now=now,
             tolerance_seconds=settings.signature_tolerance_seconds,
@@ -92,7 +108,7 @@ async def receive_webhook(request: Request) -> Response:
         record = dead_letter_record(
             scheme,
             raw_body,
-            request.headers,
+            headers,
             exc,
             received_at=received_at,
             main_topic=gateway.main_topic,
@@ -108,12 +124,14 @@ async def receive_webhook(request: Request) -> Response:
     return _count(gateway, provider, "accepted", Accepted(envelope.event_id))
 
 
-async def _bounded_body(gateway: Gateway, request: Request, provider: str) -> bytes | Response:
+async def _bounded_body(
+    gateway: Gateway, headers: Mapping[str, str], receive: Receive, provider: str
+) -> bytes | Response:
     """The raw body, or the 413 / 408 answer when it is too large or too slow to arrive."""
     settings = gateway.settings
     try:
-        return await read_body(
-            request, settings.max_body_bytes, settings.gateway_body_timeout_seconds
+        return await read_raw_body(
+            headers, receive, settings.max_body_bytes, settings.gateway_body_timeout_seconds
         )
     except BodyTooLarge:
         return _count(gateway, provider, "body_too_large", _too_large(settings.max_body_bytes))
@@ -244,13 +262,11 @@ class GatewayApp(Starlette):
         if provider is None:
             await super().__call__(scope, receive, send)
             return
-        scope["app"] = self
-        scope["path_params"] = {"provider": provider}
-        request = Request(scope, receive)
+        gateway: Gateway = self.state.gateway
         try:
-            response = await receive_webhook(request)
+            response = await accept_webhook(gateway, provider, scope_headers(scope), receive)
         except Exception as exc:  # noqa: BLE001 - never a 500: the provider retries a 503
-            response = await unexpected_error(request, exc)
+            response = await unexpected_error(Request(scope, receive), exc)
         await response(scope, receive, send)
 
 

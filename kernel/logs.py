@@ -8,6 +8,8 @@ its traceback.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import sys
 import threading
@@ -172,6 +174,54 @@ def info_line(logger_name: str, event: str, fields: Mapping[str, Any]) -> None:
     fast.out.msg(_json_line(event, fields, context, iso_utc(datetime.now(UTC))))
 
 
+class _TickLines(threading.local):
+    """The lines `tick_info_line` rendered during the current turn of this thread's event loop,
+    written together when the turn ends (one lock, one write and one flush for all of them)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.timestamp = ""  # the turn's one timestamp, read at its first line
+        self.out: structlog.PrintLogger | None = None
+
+
+_tick = _TickLines()
+
+
+def tick_info_line(logger_name: str, event: str, fields: Mapping[str, Any]) -> None:
+    """`info_line`, written at the end of the event loop's current turn together with every
+    other line of that turn (the gateway's line per webhook: under load a turn resumes the many
+    requests one batch of Kafka delivery reports settled). Each line is whole and the bytes are
+    `info_line`'s (one timestamp per turn, as `info_lines` has one per batch); a turn lasts
+    microseconds to a few milliseconds. Outside a running loop, or outside the JSON set-up, it
+    is `info_line`. `flush_tick_lines` writes what is pending (shutdown, `atexit`)."""
+    fast = _fast()
+    if fast is None:
+        structlog.get_logger(logger_name).info(event, **fields)
+        return
+    if fast.level > logging.INFO:
+        return
+    tick = _tick
+    if not tick.lines:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            info_line(logger_name, event, fields)
+            return
+        loop.call_soon(flush_tick_lines)
+        tick.timestamp, tick.out = iso_utc(datetime.now(UTC)), fast.out
+    context = structlog.contextvars.get_contextvars()
+    tick.lines.append(_json_line(event, fields, context, tick.timestamp))
+
+
+def flush_tick_lines() -> None:
+    """Write the lines `tick_info_line` holds for this thread's current loop turn, if any."""
+    tick = _tick
+    lines, out = tick.lines, tick.out
+    if lines and out is not None:
+        tick.lines = []
+        out.msg("\n".join(lines))
+
+
 def info_lines(logger_name: str, lines: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
     """Many info lines (event name, fields) at once, e.g. one per record of a batch. In the JSON
     set-up: exactly the lines structlog would write (bound context, the fields, level,
@@ -219,3 +269,5 @@ def configure_logging(log_format: str = "auto", level: int = logging.INFO) -> No
     root.setLevel(logging.WARNING)  # libraries' info chatter stays out; payhooks uses structlog
     logging.captureWarnings(True)  # Python warnings too, as `log.py.warnings` lines
     threading.excepthook = _log_thread_crash
+    atexit.unregister(flush_tick_lines)  # registered once however often this runs
+    atexit.register(flush_tick_lines)

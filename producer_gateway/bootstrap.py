@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kernel.logs import flush_tick_lines
 from producer_gateway.adapters.kafka_publisher import KafkaPublisher
 from producer_gateway.adapters.metrics import GatewayMetrics
 from producer_gateway.settings import GatewaySettings
@@ -52,6 +53,7 @@ class Gateway:
 
     def close(self) -> None:
         self.publisher.close()
+        flush_tick_lines()  # the last turn's `webhook.accepted` lines
 
 
 def bootstrap(

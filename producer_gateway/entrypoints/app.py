@@ -27,7 +27,7 @@ from kernel.http_edge import (
     read_raw_body,
     scope_headers,
 )
-from kernel.logs import info_line
+from kernel.logs import tick_info_line
 from kernel.settings import GatewayKnobs
 from producer_gateway.adapters.kafka_publisher import PublishFailed
 from producer_gateway.bootstrap import Gateway
@@ -120,7 +120,7 @@ async def accept_webhook(
     if not await _publish(gateway, record, "main", fields):
         return _count(gateway, provider, "unavailable", _unavailable())
     accepted = {"event_type": envelope.event_type, "topic": record.topic, **fields}
-    info_line(LOGGER, "webhook.accepted", accepted)
+    tick_info_line(LOGGER, "webhook.accepted", accepted)
     return _count(gateway, provider, "accepted", Accepted(envelope.event_id))
 
 

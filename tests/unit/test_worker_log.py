@@ -4,6 +4,7 @@ exactly what structlog would."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -18,7 +19,14 @@ from consumer.adapters.metrics import METRICS
 from consumer.domain.records import Delivery
 from consumer.entrypoints.worker import log_result, log_results
 from consumer.service_layer.batch import Outcome, Result
-from kernel.logs import configure_logging, info_line, info_lines, iso_utc
+from kernel.logs import (
+    configure_logging,
+    flush_tick_lines,
+    info_line,
+    info_lines,
+    iso_utc,
+    tick_info_line,
+)
 
 
 def test_a_reversal_below_zero_is_logged_and_counted() -> None:
@@ -139,3 +147,72 @@ def test_outside_the_json_set_up_a_fast_line_goes_through_structlog() -> None:
     assert logs == [
         {"event": "webhook.accepted", "event_id": "evt-1", "token": "t", "log_level": "info"}
     ]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_turns_lines_are_written_when_the_turn_ends_and_are_structlogs_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the JSON set-up and a running event loop
+    configure_logging("json")
+    fields = {"event_type": "charge.success", "token": "sk_1", "n": 9, "x": None}
+    log = structlog.get_logger("payhooks.gateway")
+
+    async def one_turn() -> tuple[str, str]:
+        with structlog.contextvars.bound_contextvars(request="r-1"):
+            log.info("webhook.accepted", **fields)
+            # When two lines are written at the turn's end, a third in the next turn
+            tick_info_line("payhooks.gateway", "webhook.accepted", fields)
+            tick_info_line("payhooks.gateway", "webhook.accepted", {**fields, "n": 10})
+        during = capsys.readouterr().err
+        await asyncio.sleep(0)  # the turn ends
+        tick_info_line("payhooks.gateway", "webhook.accepted", {**fields, "n": 11})
+        return during, capsys.readouterr().err
+
+    during, after = asyncio.run(one_turn())
+    late = capsys.readouterr().err
+    # Then nothing of the turn was written during it, all of it right after, in order, each
+    # line structlog's line but for the time (one timestamp per turn); the next turn's later
+    (by_structlog,) = during.splitlines()
+    first, second = after.splitlines()
+    assert _untimed(first) == _untimed(by_structlog)
+    assert json.loads(second)["n"] == 10
+    assert json.loads(first)["timestamp"] == json.loads(second)["timestamp"]
+    assert '"token":"[redacted]"' in first
+    assert json.loads(late)["n"] == 11
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_turns_pending_lines_are_written_by_a_flush_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the JSON set-up and a line pending in a running loop's turn
+    configure_logging("json")
+
+    async def shut_down_mid_turn() -> str:
+        tick_info_line("payhooks.gateway", "webhook.accepted", {"event_id": "evt-1"})
+        # When the process shuts down before the turn ends (the gateway's close, atexit)
+        flush_tick_lines()
+        flushed = capsys.readouterr().err
+        await asyncio.sleep(0)
+        return flushed
+
+    flushed = asyncio.run(shut_down_mid_turn())
+    # Then the line was written by the flush, and only once
+    assert json.loads(flushed)["event_id"] == "evt-1"
+    assert capsys.readouterr().err == ""
+
+
+def test_outside_a_loop_or_the_json_set_up_a_turn_line_is_written_at_once() -> None:
+    with capture_logs() as logs:
+        tick_info_line("payhooks.gateway", "webhook.accepted", {"event_id": "evt-1"})
+    assert logs == [{"event": "webhook.accepted", "event_id": "evt-1", "log_level": "info"}]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_outside_a_running_loop_a_turn_line_is_written_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json")
+    tick_info_line("payhooks.gateway", "webhook.accepted", {"event_id": "evt-2"})
+    assert json.loads(capsys.readouterr().err)["event_id"] == "evt-2"

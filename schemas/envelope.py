@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,6 +14,12 @@ from schemas.errors import MalformedEnvelope
 SCHEMA_VERSION = 1
 # Headers whose value is a shared secret, not a signature: never kept in an envelope.
 SECRET_HEADERS = frozenset({"verif-hash"})
+# The columns the fields end in (processed_events, kernel/db/tables.py), and the labels'.
+EVENT_ID_MAX = 255
+EVENT_TYPE_MAX = 100
+REFERENCE_MAX = 100
+SCHEME_LABEL_MAX = 64
+SECRET_LABEL_MAX = 32
 
 
 class WebhookEnvelope(BaseModel):
@@ -25,10 +32,10 @@ class WebhookEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     schema_version: int = SCHEMA_VERSION
-    event_id: str = Field(min_length=1, max_length=255)
+    event_id: str = Field(min_length=1, max_length=EVENT_ID_MAX)
     provider: str
-    event_type: str = Field(max_length=100)  # the columns they end in (processed_events)
-    reference: str = Field(max_length=100)
+    event_type: str = Field(max_length=EVENT_TYPE_MAX)  # the columns they end in
+    reference: str = Field(max_length=REFERENCE_MAX)
     amount: int | None = None
     currency: str | None = None
     provider_status: str | None = None
@@ -38,8 +45,8 @@ class WebhookEnvelope(BaseModel):
     signature_headers: dict[str, str] = Field(default_factory=dict)
     # Which scheme and which configured secret verified it at the gateway (never the secret):
     # e.g. "stripe-v1" / "secret-2" during a rotation; None on records written before.
-    verified_scheme: str | None = Field(default=None, max_length=64)
-    verified_secret: str | None = Field(default=None, max_length=32)
+    verified_scheme: str | None = Field(default=None, max_length=SCHEME_LABEL_MAX)
+    verified_secret: str | None = Field(default=None, max_length=SECRET_LABEL_MAX)
 
     @field_validator("signature_headers")
     @classmethod
@@ -73,6 +80,83 @@ class WebhookEnvelope(BaseModel):
             return cls.model_validate_json(value)
         except ValidationError as exc:
             raise MalformedEnvelope(f"not a payhooks envelope: {exc.errors()[0]['msg']}") from exc
+
+
+class EnvelopeFields(TypedDict):
+    """Every field of a `WebhookEnvelope`, in its order (`envelope_value`'s input)."""
+
+    schema_version: int
+    event_id: str
+    provider: str
+    event_type: str
+    reference: str
+    amount: int | None
+    currency: str | None
+    provider_status: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    raw_body: str
+    signature_headers: dict[str, str]
+    verified_scheme: str | None
+    verified_secret: str | None
+
+
+def envelope_value(fields: EnvelopeFields) -> bytes:
+    """`WebhookEnvelope(**fields).to_bytes()`, the same bytes, without building and validating
+    the model when the fields already fit it — the gateway's fields come from a provider
+    payload its scheme has just validated (~6 µs per webhook). Anything that might not fit
+    (a type other than the field's own, a length over its column, a secret header, a value
+    orjson writes differently) goes through the model: its ValidationError as before."""
+    if _fits(fields) and _whole_minutes(fields["received_at"]):
+        try:
+            return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+        except TypeError:
+            pass
+    return WebhookEnvelope(**fields).to_bytes()
+
+
+def _fits(fields: EnvelopeFields) -> bool:
+    """True when validation would keep every field as it is (exact types, within bounds)."""
+    return (
+        type(fields["schema_version"]) is int
+        and _text(fields["event_id"], EVENT_ID_MAX)
+        and fields["event_id"] != ""
+        and type(fields["provider"]) is str
+        and _text(fields["event_type"], EVENT_TYPE_MAX)
+        and _text(fields["reference"], REFERENCE_MAX)
+        and (fields["amount"] is None or type(fields["amount"]) is int)
+        and type(fields["raw_body"]) is str
+        and _optional_text(fields["currency"], fields["provider_status"])
+        and _optional_moment(fields["occurred_at"])
+        and type(fields["received_at"]) is datetime
+        and _plain_headers(fields["signature_headers"])
+        and (
+            fields["verified_scheme"] is None or _text(fields["verified_scheme"], SCHEME_LABEL_MAX)
+        )
+        and (
+            fields["verified_secret"] is None or _text(fields["verified_secret"], SECRET_LABEL_MAX)
+        )
+    )
+
+
+def _text(value: object, limit: int) -> bool:
+    return type(value) is str and len(value) <= limit
+
+
+def _optional_text(*values: object) -> bool:
+    return all(value is None or type(value) is str for value in values)
+
+
+def _optional_moment(moment: object) -> bool:
+    return moment is None or (type(moment) is datetime and _whole_minutes(moment))
+
+
+def _plain_headers(headers: object) -> bool:
+    return (
+        type(headers) is dict
+        and headers.keys().isdisjoint(SECRET_HEADERS)
+        and all(type(k) is str and type(v) is str for k, v in headers.items())
+    )
 
 
 def _whole_minutes(moment: datetime | None) -> bool:

@@ -3,14 +3,22 @@ records the gateway writes for it. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from schemas import headers as h
-from schemas.envelope import WebhookEnvelope, encode_body
+from schemas.envelope import (
+    SCHEMA_VERSION,
+    SECRET_HEADERS,
+    EnvelopeFields,
+    WebhookEnvelope,
+    encode_body,
+    envelope_value,
+)
 from schemas.errors import ContractError, MalformedPayload, SignatureInvalid
 from schemas.providers import ProviderEvent, ProviderScheme
 from schemas.providers.base import Verified, body_event_id
@@ -39,7 +47,35 @@ def verify_and_normalize(
     received_at: datetime,
     body_signature_required: bool = False,
 ) -> WebhookEnvelope:
-    """Raise SignatureInvalid or MalformedPayload, else the envelope to publish.
+    """Raise SignatureInvalid or MalformedPayload, else the envelope to publish (as a model:
+    the gateway itself writes `accepted_record`'s bytes, the same)."""
+    event, verified = verify_and_parse(
+        scheme,
+        raw_body,
+        headers,
+        secrets,
+        now=now,
+        tolerance_seconds=tolerance_seconds,
+        body_signature_required=body_signature_required,
+    )
+    fields = envelope_fields(
+        scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
+    )
+    with _unfit(scheme):
+        return WebhookEnvelope(**fields)
+
+
+def verify_and_parse(
+    scheme: ProviderScheme,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    secrets: Sequence[bytes],
+    *,
+    now: float,
+    tolerance_seconds: int,
+    body_signature_required: bool = False,
+) -> tuple[ProviderEvent, Verified]:
+    """Raise SignatureInvalid or MalformedPayload, else the provider's event and who signed it.
 
     The signature is checked before the body is parsed: nothing unsigned is ever interpreted, so
     a MalformedPayload always means "the provider really sent this". `body_signature_required`
@@ -52,18 +88,10 @@ def verify_and_normalize(
         raise SignatureInvalid(
             f"{scheme.name} webhooks must carry a body signature here, not only {verified.scheme}"
         )
-    event = scheme.parse(raw_body, headers)
-    try:
-        return _envelope(
-            scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
-        )
-    except ValidationError as exc:  # a field the scheme let through does not fit the envelope
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise MalformedPayload(f"{scheme.name} webhook: {where}: {first['msg']}") from exc
+    return scheme.parse(raw_body, headers), verified
 
 
-def _envelope(
+def accepted_record(
     scheme: ProviderScheme,
     event: ProviderEvent,
     verified: Verified,
@@ -71,27 +99,65 @@ def _envelope(
     raw_body: bytes,
     headers: Mapping[str, str],
     received_at: datetime,
-) -> WebhookEnvelope:
-    return WebhookEnvelope(
-        event_id=event.event_id,
-        provider=scheme.name,
-        event_type=event.event_type,
-        reference=event.reference,
-        amount=event.amount,
-        currency=event.currency,
-        provider_status=event.provider_status,
-        occurred_at=event.occurred_at,
-        received_at=received_at,
-        raw_body=encode_body(raw_body),
-        signature_headers=signature_headers(scheme, headers),
-        verified_scheme=verified.scheme,
-        verified_secret=verified.secret_label,
+    topic: str,
+) -> Record:
+    """The main-topic record of a verified event: its envelope's bytes (`envelope_value`: the
+    bytes `WebhookEnvelope.to_bytes()` writes, the model built only for what might not fit it),
+    keyed by `partition_key`. Raise MalformedPayload where a field does not fit the envelope."""
+    fields = envelope_fields(
+        scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
     )
+    with _unfit(scheme):
+        value = envelope_value(fields)
+    return Record(topic, fields["reference"] or f"event:{fields['event_id']}", value)
+
+
+@contextmanager
+def _unfit(scheme: ProviderScheme) -> Iterator[None]:
+    """A field the scheme let through that does not fit the envelope: MalformedPayload."""
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MalformedPayload(f"{scheme.name} webhook: {where}: {first['msg']}") from exc
+
+
+def envelope_fields(
+    scheme: ProviderScheme,
+    event: ProviderEvent,
+    verified: Verified,
+    *,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    received_at: datetime,
+) -> EnvelopeFields:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event.event_id,
+        "provider": scheme.name,
+        "event_type": event.event_type,
+        "reference": event.reference,
+        "amount": event.amount,
+        "currency": event.currency,
+        "provider_status": event.provider_status,
+        "occurred_at": event.occurred_at,
+        "received_at": received_at,
+        "raw_body": encode_body(raw_body),
+        "signature_headers": signature_headers(scheme, headers),
+        "verified_scheme": verified.scheme,
+        "verified_secret": verified.secret_label,
+    }
 
 
 def signature_headers(scheme: ProviderScheme, headers: Mapping[str, str]) -> dict[str, str]:
-    """Only the headers needed to verify the body again, under lower-case names."""
-    return {name: headers[name] for name in scheme.signature_header_names if name in headers}
+    """Only the headers needed to verify the body again, under lower-case names; never a shared
+    secret (the envelope would drop it)."""
+    return {
+        name: headers[name]
+        for name in scheme.signature_header_names
+        if name in headers and name not in SECRET_HEADERS
+    }
 
 
 def partition_key(envelope: WebhookEnvelope) -> str:

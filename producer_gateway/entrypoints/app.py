@@ -30,14 +30,15 @@ from kernel.http_edge import (
 from kernel.logs import tick_info_line
 from kernel.settings import GatewayKnobs
 from producer_gateway.adapters.kafka_publisher import PublishFailed
-from producer_gateway.bootstrap import Gateway
+from producer_gateway.bootstrap import Gateway, WebhookProvider
 from producer_gateway.domain.intake import (
     Record,
+    accepted_record,
     dead_letter_record,
-    main_record,
-    verify_and_normalize,
+    verify_and_parse,
 )
 from schemas.errors import MalformedPayload, SignatureInvalid
+from schemas.providers import ProviderEvent
 
 LOGGER = "payhooks.gateway"
 log = structlog.get_logger(LOGGER)
@@ -86,15 +87,8 @@ async def accept_webhook(
     now = gateway.clock()  # the one clock: the signature window and received_at agree
     received_at = datetime.fromtimestamp(now, UTC)
     try:
-        envelope = verify_and_normalize(
-            scheme,
-            raw_body,
-            headers,
-            configured.secrets,
-            now=now,
-            tolerance_seconds=settings.signature_tolerance_seconds,
-            received_at=received_at,
-            body_signature_required=configured.body_signature_required,
+        event, record = _main_record(
+            gateway, configured, raw_body, headers, now=now, received_at=received_at
         )
     except SignatureInvalid as exc:
         log.info("webhook.rejected", provider=provider, reason="signature", detail=exc.message)
@@ -115,13 +109,43 @@ async def accept_webhook(
             dlq_topic=gateway.dlq_topic,
         )
         return await _dead_letter(gateway, provider, record, exc)
-    record = main_record(envelope, gateway.main_topic)
-    fields = {"provider": provider, "event_id": envelope.event_id, "reference": envelope.reference}
+    fields = {"provider": provider, "event_id": event.event_id, "reference": event.reference}
     if not await _publish(gateway, record, "main", fields):
         return _count(gateway, provider, "unavailable", _unavailable())
-    accepted = {"event_type": envelope.event_type, "topic": record.topic, **fields}
+    accepted = {"event_type": event.event_type, "topic": record.topic, **fields}
     tick_info_line(LOGGER, "webhook.accepted", accepted)
-    return _count(gateway, provider, "accepted", Accepted(envelope.event_id))
+    return _count(gateway, provider, "accepted", Accepted(event.event_id))
+
+
+def _main_record(
+    gateway: Gateway,
+    configured: WebhookProvider,
+    raw_body: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: float,
+    received_at: datetime,
+) -> tuple[ProviderEvent, Record]:
+    """The verified event and its main-topic record; SignatureInvalid or MalformedPayload."""
+    event, verified = verify_and_parse(
+        configured.scheme,
+        raw_body,
+        headers,
+        configured.secrets,
+        now=now,
+        tolerance_seconds=gateway.settings.signature_tolerance_seconds,
+        body_signature_required=configured.body_signature_required,
+    )
+    record = accepted_record(
+        configured.scheme,
+        event,
+        verified,
+        raw_body=raw_body,
+        headers=headers,
+        received_at=received_at,
+        topic=gateway.main_topic,
+    )
+    return event, record
 
 
 async def _bounded_body(

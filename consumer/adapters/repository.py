@@ -5,6 +5,7 @@ statements for the batch writes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -117,12 +118,13 @@ def text_array(values: Iterable[str | None]) -> str:
     items = values if isinstance(values, list) else list(values)
     if not items:
         return "{}"
-    nulls = items.count(None)
-    if nulls == len(items):  # e.g. `detail` of a batch of credits
-        return "{" + ",".join(["NULL"] * nulls) + "}"
-    if not nulls:
-        joined = '","'.join(items)  # type: ignore[arg-type] # None is not in it (checked above)
-        if "\\" not in joined and '"' not in joined:
+    try:
+        joined = '","'.join(items)  # type: ignore[arg-type] # a None raises TypeError: below
+    except TypeError:  # a None (NULL) among them
+        if items.count(None) == len(items):  # e.g. `detail` of a batch of credits
+            return "{" + ",".join(["NULL"] * len(items)) + "}"
+    else:  # nothing to escape: no backslash, and no quote but the separators' own
+        if "\\" not in joined and joined.count('"') == 2 * (len(items) - 1):
             return '{"' + joined + '"}'
     return (
         "{"
@@ -170,12 +172,12 @@ class LedgerRepository:
         by_txn: dict[tuple[str, str], list[LockedPayment]] = {}
         for row in rows:
             payment = LockedPayment._make(row)
-            found[PaymentKey(reference=payment.reference)] = payment
+            found[PaymentKey(payment.reference)] = payment
             if payment.provider_txn_id:
                 by_txn.setdefault((payment.provider, payment.provider_txn_id), []).append(payment)
         for (provider, txn_id), matches in by_txn.items():
             if len(matches) == 1:
-                found[PaymentKey(provider=provider, txn_id=txn_id)] = matches[0]
+                found[PaymentKey("", provider, txn_id)] = matches[0]
         return {key: found[key] for key in wanted if key in found}
 
     def _connection(self) -> Connection:
@@ -207,18 +209,21 @@ class LedgerRepository:
         if not credits:
             return
         paid_by = list(sources) or [(p.provider, None) for p, _ in credits]
+        payments, event_ids = _columns(credits, 2)
+        ids, _, wallet_ids, amounts, currencies, *_ = _columns(payments, len(LockedPayment._fields))
+        providers, txn_ids = _columns(paid_by, 2)
         self._connection().execute(
             _ADD_CREDITS,
             {
-                "references": text_array(p.reference for p, _ in credits),
-                "payment_ids": int_array(p.id for p, _ in credits),
-                "wallet_ids": int_array(p.wallet_id for p, _ in credits),
-                "amounts": int_array(p.amount for p, _ in credits),
-                "currencies": text_array(p.currency for p, _ in credits),
-                "event_ids": text_array(event_id for _, event_id in credits),
-                "providers": text_array(provider for provider, _ in paid_by),
-                "txn_ids": text_array(txn for _, txn in paid_by),
-                "sorted_payment_ids": int_array(sorted(p.id for p, _ in credits)),
+                "references": text_array([p.reference for p in payments]),
+                "payment_ids": int_array(ids),
+                "wallet_ids": int_array(wallet_ids),
+                "amounts": int_array(amounts),
+                "currencies": text_array(currencies),
+                "event_ids": text_array(event_ids),
+                "providers": text_array(providers),
+                "txn_ids": text_array(txn_ids),
+                "sorted_payment_ids": int_array(sorted(ids)),
             },
         )
 
@@ -296,16 +301,18 @@ class LedgerRepository:
         unique = {(r.source_topic, r.source_partition, r.source_offset): r for r in rows}
         if not unique:
             return
-        ordered = [unique[key] for key in sorted(unique)]
+        topics, partitions, offsets, event_ids, references, outcomes = _columns(
+            [unique[key] for key in sorted(unique)], 6
+        )
         self._connection().execute(
             _RECORD_CONSUMED,
             {
-                "topics": text_array(r.source_topic for r in ordered),
-                "partitions": int_array(r.source_partition for r in ordered),
-                "offsets": int_array(r.source_offset for r in ordered),
-                "event_ids": text_array(r.event_id for r in ordered),
-                "references": text_array(r.reference for r in ordered),
-                "outcomes": text_array(r.outcome for r in ordered),
+                "topics": text_array(topics),
+                "partitions": int_array(partitions),
+                "offsets": int_array(offsets),
+                "event_ids": text_array(event_ids),
+                "references": text_array(references),
+                "outcomes": text_array(outcomes),
             },
         )
 
@@ -314,15 +321,24 @@ class LedgerRepository:
         unique = {row.event_id: row for row in reversed(list(rows))}
         if not unique:
             return
-        ordered = [unique[key] for key in sorted(unique)]
+        event_ids, providers, event_types, references, outcomes, details = _columns(
+            [unique[key] for key in sorted(unique)], 6
+        )
         self._connection().execute(
             _RECORD_EVENTS,
             {
-                "event_ids": text_array(r.event_id for r in ordered),
-                "providers": text_array(r.provider for r in ordered),
-                "event_types": text_array(r.event_type for r in ordered),
-                "references": text_array(r.reference for r in ordered),
-                "outcomes": text_array(r.outcome for r in ordered),
-                "details": text_array(r.detail for r in ordered),
+                "event_ids": text_array(event_ids),
+                "providers": text_array(providers),
+                "event_types": text_array(event_types),
+                "references": text_array(references),
+                "outcomes": text_array(outcomes),
+                "details": text_array(details),
             },
         )
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows (tuples) as `width` columns, transposed in C (`zip`), not one generator per column."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]

@@ -95,12 +95,15 @@ def verified_event(envelope: WebhookEnvelope, secrets: Sequence[bytes]) -> Provi
         raise PoisonMessage(str(exc)) from exc
 
 
+_STATES = {state.value: state for state in PaymentState}
+
+
 def _view(payment: LockedPayment) -> PaymentView:
     return PaymentView(
         payment.reference,
         payment.amount,
         payment.currency,
-        PaymentState(payment.state),
+        _STATES.get(payment.state) or PaymentState(payment.state),  # unknown: ValueError
         payment.credited,
         payment.refunded_amount,
         payment.provider,
@@ -111,31 +114,29 @@ def _acts(item: CreditItem) -> bool:
     return item.event.is_successful_payment or item.event.reversal is not None
 
 
-def _keys(items: Sequence[CreditItem]) -> list[PaymentKey]:
-    """How each acting event names its payment: our reference, else the provider's txn id."""
-    return [_key(item) for item in items if _acts(item)]
-
-
-def _key(item: CreditItem) -> PaymentKey:
+def _key(item: CreditItem) -> PaymentKey | None:
+    """How an acting event names its payment: our reference, else the provider's txn id; None
+    for an event that acts on no payment."""
     event = item.event
+    if not (event.is_successful_payment or event.reversal is not None):
+        return None
     if event.reference or not event.provider_txn_id:
-        return PaymentKey(reference=event.reference)
-    return PaymentKey(provider=item.envelope.provider, txn_id=event.provider_txn_id)
+        return PaymentKey(event.reference)
+    return PaymentKey("", item.envelope.provider, event.provider_txn_id)
 
 
 @dataclass
 class _Ledger:
     """The batch's payments as the events decided so far left them."""
 
-    payments: dict[PaymentKey, LockedPayment]
     applied_reversals: set[tuple[str, str]]
     views: dict[int, PaymentView]
 
-    def payment(self, item: CreditItem) -> LockedPayment | None:
-        return self.payments.get(_key(item))
-
     def view(self, payment: LockedPayment) -> PaymentView:
-        return self.views.setdefault(payment.id, _view(payment))
+        view = self.views.get(payment.id)
+        if view is None:
+            view = self.views[payment.id] = _view(payment)
+        return view
 
 
 def _not_found(item: CreditItem) -> CreditOutcome:
@@ -145,9 +146,8 @@ def _not_found(item: CreditItem) -> CreditOutcome:
     return CreditOutcome(None, event, str(error), error)
 
 
-def _decide_one(item: CreditItem, ledger: _Ledger) -> CreditOutcome:
+def _decide_one(item: CreditItem, payment: LockedPayment | None, ledger: _Ledger) -> CreditOutcome:
     event = item.event
-    payment = ledger.payment(item)
     if payment is None:
         return _not_found(item)
     mismatch = binding_problem(
@@ -176,25 +176,26 @@ def _decide_one(item: CreditItem, ledger: _Ledger) -> CreditOutcome:
     return CreditOutcome(reversal.verdict, event, reversal.reason)
 
 
-def _decide_all(items: Sequence[CreditItem], ledger: _Ledger) -> list[CreditOutcome]:
+def _decide_all(
+    items: Sequence[CreditItem], found: Sequence[LockedPayment | None], ledger: _Ledger
+) -> list[CreditOutcome]:
     """Decide each event in order against the payment as the earlier events left it."""
     outcomes: list[CreditOutcome] = []
-    for item in items:
+    for item, payment in zip(items, found, strict=True):
         skip = ignored(item.event)
         if skip is not None:
             outcomes.append(CreditOutcome(skip.verdict, item.event, skip.reason))
         else:
-            outcomes.append(_decide_one(item, ledger))
+            outcomes.append(_decide_one(item, payment, ledger))
     return outcomes
 
 
 def _reversal_rows(
-    items: Sequence[CreditItem], outcomes: Sequence[CreditOutcome], ledger: _Ledger
+    settled: Sequence[tuple[CreditItem, CreditOutcome, LockedPayment | None]], ledger: _Ledger
 ) -> list[ReversalRow]:
     rows: list[ReversalRow] = []
-    for item, outcome in zip(items, outcomes, strict=True):
+    for item, outcome, payment in settled:
         reversal = item.event.reversal
-        payment = ledger.payment(item)
         if outcome.verdict is not Verdict.REVERSE or reversal is None or payment is None:
             continue
         rows.append(
@@ -215,9 +216,10 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
     """Settle `items` in one transaction; outcomes in the same order. Nothing is written for an
     event whose outcome carries an error (it is retried); rejections are flagged and recorded."""
     with uow:
-        payments = uow.ledger.lock_payments_by(_keys(items))
+        keys = [_key(item) for item in items]  # once per item: every step below reuses it
+        payments = uow.ledger.lock_payments_by(key for key in keys if key is not None)
+        found = [None if key is None else payments.get(key) for key in keys]
         ledger = _Ledger(
-            payments,
             uow.ledger.applied_reversals(
                 (i.envelope.provider, i.event.reversal.reversal_id)
                 for i in items
@@ -225,75 +227,77 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
             ),
             {},
         )
-        outcomes = _decide_all(items, ledger)
-        applying = [
-            (item, o) for item, o in zip(items, outcomes, strict=True) if o.verdict is Verdict.APPLY
-        ]
-        credits = [
-            (ledger.payments[_key(item)], o.event.event_id, o.event.provider_txn_id)
-            for item, o in applying
-        ]
-        # Who paid, as the events say: the ledger's foreign key holds it to the payment's.
-        sources = [(item.envelope.provider, o.event.provider_txn_id) for item, o in applying]
-        reversals = _reversal_rows(items, outcomes, ledger)
-        uow.ledger.add_credits([(payment, event_id) for payment, event_id, _ in credits], sources)
-        uow.ledger.set_provider_txn_ids(
-            (payment.id, txn_id) for payment, _, txn_id in credits if txn_id
-        )
-        uow.ledger.add_reversals(reversals)
-        for item, outcome in zip(items, outcomes, strict=True):
-            if outcome.verdict is Verdict.REJECT:
-                uow.ledger.flag_payment(ledger.payments[_key(item)].id, outcome.reason)
-        uow.ledger.record_events(
-            EventRecord(
-                event_id=o.event.event_id,
-                provider=item.envelope.provider,
-                event_type=o.event.event_type,
-                reference=o.event.reference or _reference_of(item, ledger),
-                outcome=o.verdict,  # a StrEnum: the str itself
-                detail=o.reason or None,
-            )
-            for item, o in zip(items, outcomes, strict=True)
-            if o.verdict is not None
-        )
-        uow.ledger.record_consumed(
-            ConsumedRow(
-                *item.source,
-                event_id=o.event.event_id,
-                reference=o.event.reference or _reference_of(item, ledger),
-                outcome=o.verdict,
-            )
-            for item, o in zip(items, outcomes, strict=True)
-            if o.verdict is not None and item.source is not None
-        )
+        outcomes = _decide_all(items, found, ledger)
+        settled = list(zip(items, outcomes, found, strict=True))
+        _write(uow, settled, ledger)
         # Last: the wallet rows are held from here to the commit, and only that long.
-        negative = uow.ledger.settle_wallets(_wallet_deltas(credits, reversals))
+        negative = uow.ledger.settle_wallets(_wallet_deltas(settled))
         uow.commit()
-    return [_finished(item, o, ledger, negative) for item, o in zip(items, outcomes, strict=True)]
+    return [_finished(o, payment, negative) for _, o, payment in settled]
+
+
+def _write(
+    uow: UnitOfWork,
+    settled: Sequence[tuple[CreditItem, CreditOutcome, LockedPayment | None]],
+    ledger: _Ledger,
+) -> None:
+    """Every row the batch writes but the wallets' totals, in the lock order."""
+    applying = [(item, o, p) for item, o, p in settled if o.verdict is Verdict.APPLY and p]
+    # Who paid, as the events say: the ledger's foreign key holds it to the payment's.
+    uow.ledger.add_credits(
+        [(p, o.event.event_id) for _, o, p in applying],
+        [(item.envelope.provider, o.event.provider_txn_id) for item, o, _ in applying],
+    )
+    uow.ledger.set_provider_txn_ids(
+        (p.id, o.event.provider_txn_id) for _, o, p in applying if o.event.provider_txn_id
+    )
+    uow.ledger.add_reversals(_reversal_rows(settled, ledger))
+    for _, outcome, payment in settled:
+        if outcome.verdict is Verdict.REJECT and payment is not None:
+            uow.ledger.flag_payment(payment.id, outcome.reason)
+    recorded = [
+        (item, o, o.event.reference or (p.reference if p is not None else ""))
+        for item, o, p in settled
+        if o.verdict is not None
+    ]
+    uow.ledger.record_events(
+        EventRecord(
+            o.event.event_id,
+            item.envelope.provider,
+            o.event.event_type,
+            reference,
+            o.verdict,  # type: ignore[arg-type] # not None (filtered above); a StrEnum is a str
+            o.reason or None,
+        )
+        for item, o, reference in recorded
+    )
+    uow.ledger.record_consumed(
+        ConsumedRow(*item.source, o.event.event_id, reference, o.verdict)  # type: ignore[arg-type] # as above
+        for item, o, reference in recorded
+        if item.source is not None
+    )
 
 
 def _wallet_deltas(
-    credits: Sequence[tuple[LockedPayment, str, str | None]], reversals: Sequence[ReversalRow]
+    settled: Sequence[tuple[CreditItem, CreditOutcome, LockedPayment | None]],
 ) -> dict[int, int]:
     """Each touched wallet's change: its credits minus its reversals."""
     deltas: dict[int, int] = {}
-    for payment, _, _ in credits:
-        deltas[payment.wallet_id] = deltas.get(payment.wallet_id, 0) + payment.amount
-    for row in reversals:
-        deltas[row.payment.wallet_id] = deltas.get(row.payment.wallet_id, 0) - row.amount
+    for item, outcome, payment in settled:
+        if payment is None:
+            continue
+        if outcome.verdict is Verdict.APPLY:
+            deltas[payment.wallet_id] = deltas.get(payment.wallet_id, 0) + payment.amount
+        elif outcome.verdict is Verdict.REVERSE and item.event.reversal is not None:
+            amount = item.event.amount or 0
+            deltas[payment.wallet_id] = deltas.get(payment.wallet_id, 0) - amount
     return deltas
 
 
-def _reference_of(item: CreditItem, ledger: _Ledger) -> str:
-    payment = ledger.payment(item) if _acts(item) else None
-    return payment.reference if payment is not None else ""
-
-
 def _finished(
-    item: CreditItem, outcome: CreditOutcome, ledger: _Ledger, negative: set[int]
+    outcome: CreditOutcome, payment: LockedPayment | None, negative: set[int]
 ) -> CreditOutcome:
     if outcome.verdict is Verdict.REVERSE:
-        payment = ledger.payment(item)
         return outcome._replace(
             wallet_negative=payment is not None and payment.wallet_id in negative
         )

@@ -4,6 +4,7 @@ the hand-offs and commits the offsets in one Kafka transaction."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -198,6 +199,7 @@ def _poison(message: str, delivery: Delivery, cause: Exception) -> PoisonMessage
     return poison
 
 
+@functools.lru_cache(maxsize=256)  # a member reads a handful of topics, twice per record
 def _attempt_of(prefix: str, topic: str) -> int:
     try:
         return retry_attempt_of(prefix, topic)

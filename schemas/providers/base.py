@@ -21,6 +21,8 @@ from schemas.errors import MalformedPayload, SignatureInvalid, SignatureStale
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4f6e-9d8e-0b7f3c2a9e11")
 # SHA-1 because UUIDv5 is defined with it (RFC 4122 §4.3): an id derivation, not a security use.
 _EVENT_ID_SHA1 = hashlib.sha1(_EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
+# The RFC 4122 variant applied to one hex digit: its top two bits become 10.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 # Every field is bounded to the column it ends in (kernel/db/tables.py) before it gets near the
 # database: an oversized value is a 400 + DLQ record at the gateway, never a 503 or a DB error.
@@ -141,11 +143,9 @@ def deterministic_event_id(provider: str, event_type: str, reference: str) -> st
     """
     state = _EVENT_ID_SHA1.copy()
     state.update(f"{provider}|{event_type}|{reference}".encode())
-    raw = bytearray(state.digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
-    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    text = state.hexdigest()
+    # Version 5 in the 13th hex digit, the RFC 4122 variant in the top bits of the 17th.
+    return f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
 
 
 def hmac_hex(secret: bytes, message: bytes, digest: str) -> str:

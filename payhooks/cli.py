@@ -236,6 +236,9 @@ def _serve_http(
         h11_max_incomplete_event_size=settings.gateway_max_header_bytes,  # = its head cap
         limit_concurrency=settings.gateway_limit_concurrency,
         timeout_keep_alive=5,
+        # Nothing reads a request's client address or scheme (no route, log line or limit does),
+        # so uvicorn's X-Forwarded-* middleware would only cost each request (~1.5-3 µs).
+        proxy_headers=False,
     )
 
 

@@ -3,8 +3,7 @@ records the gateway writes for it. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,8 +60,10 @@ def verify_and_normalize(
     fields = envelope_fields(
         scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
     )
-    with _unfit(scheme):
+    try:
         return WebhookEnvelope(**fields)
+    except ValidationError as exc:
+        raise _unfit(scheme, exc) from exc
 
 
 def verify_and_parse(
@@ -107,20 +108,18 @@ def accepted_record(
     fields = envelope_fields(
         scheme, event, verified, raw_body=raw_body, headers=headers, received_at=received_at
     )
-    with _unfit(scheme):
+    try:
         value = envelope_value(fields)
+    except ValidationError as exc:
+        raise _unfit(scheme, exc) from exc
     return Record(topic, fields["reference"] or f"event:{fields['event_id']}", value)
 
 
-@contextmanager
-def _unfit(scheme: ProviderScheme) -> Iterator[None]:
-    """A field the scheme let through that does not fit the envelope: MalformedPayload."""
-    try:
-        yield
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise MalformedPayload(f"{scheme.name} webhook: {where}: {first['msg']}") from exc
+def _unfit(scheme: ProviderScheme, error: ValidationError) -> MalformedPayload:
+    """A field the scheme let through that does not fit the envelope."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return MalformedPayload(f"{scheme.name} webhook: {where}: {first['msg']}")
 
 
 def envelope_fields(

@@ -61,7 +61,8 @@ def consumer_settings(settings: ConsumerKnobs, group: str) -> dict[str, Any]:
         # the total count, and a member joining a running group was handed all 12 main
         # partitions while the first kept only retry partitions (librdkafka issue #4044): one
         # member did all the work. roundrobin's rebalances are eager (every member gives up
-        # everything, then takes its new share); safe here, nothing is in flight at a revoke.
+        # everything, then takes its new share); safe here: a revoke first waits for the batch
+        # being settled, whose transaction commits its offsets with the still-current generation.
         "partition.assignment.strategy": "roundrobin",
         "session.timeout.ms": settings.consumer_session_timeout_ms,
         # Members learn of a rebalance from a heartbeat answer, so an eager rebalance stops the
@@ -144,6 +145,11 @@ class KafkaChannel:
         self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
         self._rewind_pending = False  # polls dropped records: rewind once the producer is back
         self._failed_at: float | None = None  # monotonic: when a transaction was abandoned
+        # Partitions revoked or lost during the current poll: its records of them are dropped.
+        self._gone: set[tuple[str, int]] = set()
+        # Set by the worker: waits until the batch being settled (if any) has finished. Called
+        # first thing by the revoke and lost callbacks, on the polling thread.
+        self.before_revoke: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """init_transactions (bounded by one step; raises while Kafka does not answer, and may
@@ -154,8 +160,10 @@ class KafkaChannel:
         )
 
     # --- rebalances ------------------------------------------------------------------------
-    # Each batch is settled and committed before the next poll, and rebalance callbacks only
-    # run inside poll: at a revoke nothing is in flight and every settled offset is committed.
+    # Rebalance callbacks run inside poll, on the polling thread, while the previous batch may
+    # still be settling on the worker's settle thread: `before_revoke` waits for it, so at a
+    # revoke nothing is in flight and every settled offset is committed (with the generation
+    # that is still current: the member rejoins only after the callback returned).
 
     def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         METRICS.rebalances.labels("assigned").inc()
@@ -163,11 +171,13 @@ class KafkaChannel:
 
     def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         METRICS.rebalances.labels("revoked").inc()
+        self.before_revoke()
         self._forget(partitions)
         log.info("consumer.partitions_revoked", partitions=_names(partitions))
 
     def _lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         METRICS.rebalances.labels("lost").inc()
+        self.before_revoke()
         self._forget(partitions)
         log.warning("consumer.partitions_lost", partitions=_names(partitions))
 
@@ -176,7 +186,9 @@ class KafkaChannel:
         and a later re-assignment (librdkafka issue #1849), so a held retry partition handed
         back after an eager rebalance would stay paused with nothing left to resume it. Resumed
         here, while still assigned (resuming right after a new assign() can void its start
-        offset, librdkafka issue #2190)."""
+        offset, librdkafka issue #2190). Records of them consumed earlier in the same poll are
+        dropped (`poll`): their new owner starts from the committed offset."""
+        self._gone.update((tp.topic, tp.partition) for tp in partitions)
         held = [
             TopicPartition(tp.topic, tp.partition)
             for tp in partitions
@@ -190,13 +202,17 @@ class KafkaChannel:
 
     # --- consuming -------------------------------------------------------------------------
 
-    def poll(self, max_records: int, timeout: float) -> list[Delivery]:
+    def poll(self, max_records: int, timeout: float, *, recover: bool = True) -> list[Delivery]:
         """Adaptive batching: every record already fetched, up to `max_records`, without
         waiting; when there is none, wait up to `timeout` for the first and take it with
         whatever arrived with it. A batch never waits to fill (`consume(n, timeout)` would wait
         for n records or the timeout): light traffic gives batches of one, and under load the
-        records that arrive while a batch is credited make the next batch, up to the maximum."""
-        if not self._usable():
+        records that arrive while a batch is credited make the next batch, up to the maximum.
+
+        `recover=False` while a batch is being settled on another thread: its transaction owns
+        the producer (it was usable when the batch was handed over), so no recovery step runs."""
+        self._gone.clear()
+        if recover and not self._usable():
             # Keeps the membership and serves rebalances; the records come again after the rewind.
             self._consumer.consume(max_records, min(timeout, self._step))
             return []
@@ -214,6 +230,8 @@ class KafkaChannel:
                 raise KafkaException(error)
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("kafka.error", error=error.str(), code=error.code())
+        if self._gone:
+            return [d for d in deliveries if (d.topic, d.partition) not in self._gone]
         return deliveries
 
     def member(self) -> bool:
@@ -252,21 +270,45 @@ class KafkaChannel:
         """Publish the hand-offs and commit the offsets atomically. False if the transaction was
         abandoned (the consumer will be rewound to its committed offsets and see the records
         again: their database outcome is idempotent)."""
+        if self.transact(handoffs, offsets, self.group_metadata(), before_commit):
+            return True
+        self.abandoned()
+        self._usable()
+        return False
+
+    def group_metadata(self) -> object:
+        """The member's group metadata (its generation) for a batch's transaction, taken on the
+        polling thread when the batch is handed over: the generation cannot change before that
+        transaction ends, as a revoke first waits for it (`before_revoke`)."""
+        return self._consumer.consumer_group_metadata()
+
+    def transact(
+        self,
+        handoffs: Sequence[HandOff],
+        offsets: dict[tuple[str, int], int],
+        metadata: object,
+        before_commit: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """`complete`'s transaction alone, safe on the settle thread (the producer only, never
+        the consumer): False if it was abandoned, and then the polling thread calls
+        `abandoned()` before it polls again."""
         if not handoffs and not offsets:
             return True
         positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            self._txn.transact(
-                handoffs, positions, self._consumer.consumer_group_metadata(), before_commit
-            )
+            self._txn.transact(handoffs, positions, metadata, before_commit)
         except Abandoned:
-            METRICS.transactions_abandoned.inc()
-            self._rewind_pending = True
-            self._failed_at = self._failed_at or time.monotonic()
-            self._usable()
             return False
         self._lag.committed(offsets)
         return True
+
+    def abandoned(self) -> None:
+        """A transaction was abandoned: what was polled since is dropped, and the next polls
+        recover the producer, then seek every assigned partition (held ones too) back to its
+        committed offset, the earliest record not settled."""
+        METRICS.transactions_abandoned.inc()
+        self._rewind_pending = True
+        self._failed_at = self._failed_at or time.monotonic()
 
     def _usable(self) -> bool:
         """One bounded recovery step if needed (producer, then rewind); True once usable."""

@@ -1,4 +1,6 @@
-"""The worker loop: poll a batch, hold records not due, settle the rest, hand off + commit."""
+"""The worker loop: poll a batch, hold records not due, prepare the rest (decode, verify) while
+the batch before settles on the settle thread, then hand it over to be settled (locks, database,
+hand-offs + offsets in one Kafka transaction). Settles run one at a time, in order."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
@@ -21,7 +24,7 @@ from consumer.bootstrap import CreditApp
 from consumer.domain.errors import ProviderMismatch
 from consumer.domain.records import Delivery, gate, next_offsets
 from consumer.entrypoints.probes import Health
-from consumer.service_layer.batch import Outcome, Result
+from consumer.service_layer.batch import Outcome, Prepared, Result
 from kernel.logs import info_lines
 
 LOGGER = "payhooks.consumer"
@@ -32,20 +35,85 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def process(app: CreditApp, channel: KafkaChannel, deliveries: list[Delivery]) -> None:
+def prepare(app: CreditApp, channel: KafkaChannel, deliveries: list[Delivery]) -> Prepared:
+    """On the polling thread, CPU only: records not due are held (their partition paused), the
+    rest decoded and verified. Nothing is committed: a prepared batch may still be dropped."""
     now = now_ms()
     gated = gate(deliveries, now, app.due_policy)
     for delivery in gated.held:
         channel.hold(delivery)
-    METRICS.batch_size.observe(len(gated.ready))
+    return app.handler.prepare(gated.ready, now)
+
+
+def settle(app: CreditApp, channel: KafkaChannel, prepared: Prepared, metadata: object) -> bool:
+    """Locks, the database transaction, then the hand-offs and offsets in one Kafka transaction
+    (the producer only: safe off the polling thread), then the batch's log lines. False if the
+    transaction was abandoned: the caller must then call `channel.abandoned()`."""
+    METRICS.batch_size.observe(len(prepared.deliveries))
     with METRICS.credit_seconds.time():
-        results = app.handler.handle(gated.ready, now)
+        results = app.handler.settle(prepared)
     fault_hook("after_db_commit")
     handoffs = [r.handoff for r in results if r.handoff is not None]
-    if channel.complete(
-        handoffs, next_offsets(gated.ready), lambda: fault_hook("after_handoff_produce")
+    offsets = next_offsets(prepared.deliveries)
+    if not channel.transact(
+        handoffs, offsets, metadata, lambda: fault_hook("after_handoff_produce")
     ):
-        log_results(results)
+        return False
+    log_results(results)
+    return True
+
+
+class Settling:
+    """The settle thread: at most one batch in flight, settled while the polling thread polls
+    and prepares the next; the next is handed over only once it has finished (offsets
+    committed), so settles stay in order, one at a time. psycopg2, redis-py and librdkafka
+    release the GIL while they wait, so the polling thread's CPU work fills those waits.
+
+    A revoke or loss of partitions (the rebalance callbacks, inside poll) first waits for the
+    batch in flight (`KafkaChannel.before_revoke`): its transaction commits with the generation
+    still current, and nothing is in flight when the partitions go."""
+
+    def __init__(self, app: CreditApp, channel: KafkaChannel) -> None:
+        self._app = app
+        self._channel = channel
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consumer-settle")
+        self._in_flight: Future[bool] | None = None
+        self._abandoned = False  # a transaction was given up since `settled()` last answered
+        channel.before_revoke = self.finish
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight is not None
+
+    def finish(self) -> None:
+        """Wait for the batch in flight, if any. If its transaction was abandoned, the channel
+        drops what was polled since and rewinds to the committed offsets."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None and not future.result():
+            self._abandoned = True
+            self._channel.abandoned()
+
+    def settled(self) -> bool:
+        """`finish()`; False if a transaction was abandoned since the last call (here or in a
+        rebalance callback): a batch prepared meanwhile must be dropped, not settled — its
+        records come again after the rewind, none skipped."""
+        self.finish()
+        abandoned, self._abandoned = self._abandoned, False
+        return not abandoned
+
+    def hand_over(self, prepared: Prepared) -> None:
+        assert self._in_flight is None, "settles run one at a time"
+        metadata = self._channel.group_metadata()
+        self._in_flight = self._executor.submit(
+            settle, self._app, self._channel, prepared, metadata
+        )
+
+    def close(self) -> None:
+        """Finish the batch in flight (commit it, or give its transaction up if Kafka is away)."""
+        try:
+            self.finish()
+        finally:
+            self._executor.shutdown(wait=True)
 
 
 def log_results(results: Sequence[Result]) -> None:
@@ -118,7 +186,8 @@ def _no_fault(_point: str) -> None:
 
 
 # A test seam, not configuration: called at named points of a batch ("after_db_commit",
-# "after_handoff_produce"). Only code that imports the worker can replace it (the tests'
+# "after_handoff_produce": on the settle thread; "after_prepare": on the polling thread, once a
+# batch is prepared, before it waits for the one settling). Only code that imports the worker can replace it (the tests'
 # `tests/fault_consumer.py` makes it SIGKILL the process); no setting reaches it.
 fault_hook: Callable[[str], None] = _no_fault
 
@@ -199,25 +268,48 @@ def run(
     if channel is None:
         return
     log.info("consumer.started", group=app.group, topics=app.source_topics)
+    settling = Settling(app, channel)
     try:
-        while not stop.is_set():
-            now = now_ms()
-            channel.resume_due(now)
-            deliveries = channel.poll(app.settings.consumer_batch_size, channel.poll_timeout(now))
-            health.beat(member=channel.member())
-            if deliveries:
-                process(app, channel, deliveries)
+        loop(app, channel, settling, stop, health)
     finally:
         log.info("consumer.closing", group=app.group)
-        channel.close()
+        try:
+            settling.close()
+        finally:
+            channel.close()
         log.info("consumer.stopped", group=app.group)
+
+
+def loop(
+    app: CreditApp,
+    channel: KafkaChannel,
+    settling: Settling,
+    stop: threading.Event,
+    health: Health,
+) -> None:
+    """Poll and prepare batch N+1 while batch N settles; then wait for N and hand N+1 over. A
+    batch prepared while a transaction was abandoned, or when stop is set, is dropped
+    uncommitted (redelivered)."""
+    while not stop.is_set():
+        now = now_ms()
+        channel.resume_due(now)
+        deliveries = channel.poll(
+            app.settings.consumer_batch_size, channel.poll_timeout(now), recover=not settling.busy
+        )
+        health.beat(member=channel.member())
+        prepared = prepare(app, channel, deliveries) if deliveries else None
+        if prepared is not None:
+            fault_hook("after_prepare")
+        if settling.settled() and prepared is not None and not stop.is_set():
+            settling.hand_over(prepared)
 
 
 def main(
     app: CreditApp, health: Health | None = None, prepare: Callable[[], object] = lambda: None
 ) -> None:
-    """SIGTERM/SIGINT: finish the batch in hand, commit it (or give its transaction up if Kafka
-    is away), leave the group, exit 0 — within `stop_grace_seconds(app)` or exit 1."""
+    """SIGTERM/SIGINT: finish the batch being settled, commit it (or give its transaction up if
+    Kafka is away), drop the one prepared (uncommitted: redelivered), leave the group,
+    exit 0 — within `stop_grace_seconds(app)` or exit 1."""
     stop = threading.Event()
     watch_stop_signals(stop, stop_grace_seconds(app))
     run(app, stop, health, prepare)

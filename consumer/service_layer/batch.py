@@ -85,6 +85,15 @@ class _Unconfirmed(NamedTuple):
     error: ConsumerError
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch after `BatchHandler.prepare`: its records and what each decoded to."""
+
+    deliveries: tuple[Delivery, ...]
+    decoded: list[CreditItem | ConsumerError]
+    now_ms: int
+
+
 @dataclass
 class BatchHandler:
     settler: Settler
@@ -97,7 +106,20 @@ class BatchHandler:
     confirmer: Confirmer | None = None
 
     def handle(self, deliveries: Sequence[Delivery], now_ms: int) -> list[Result]:
-        decoded = self._confirmed([self.decode(d) for d in deliveries])
+        return self.settle(self.prepare(deliveries, now_ms))
+
+    def prepare(self, deliveries: Sequence[Delivery], now_ms: int) -> Prepared:
+        """The CPU step: each record decoded and its signature verified again; no database,
+        Redis or Kafka I/O (a sweep claim's provider check is the one exception, and it
+        commits nothing). What it returns is settled later, or dropped (the records are
+        redelivered): nothing here needs undoing."""
+        return Prepared(tuple(deliveries), [self.decode(d) for d in deliveries], now_ms)
+
+    def settle(self, prepared: Prepared) -> list[Result]:
+        """The I/O step: provider confirmations, the Redis locks and the database transaction,
+        then one result per record, in order."""
+        deliveries, now_ms = prepared.deliveries, prepared.now_ms
+        decoded = self._confirmed(prepared.decoded)
         items = [item for item in decoded if isinstance(item, CreditItem)]
         settled = iter(self.settler.settle(items))
         results: list[Result] = []

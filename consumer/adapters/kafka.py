@@ -145,8 +145,6 @@ class KafkaChannel:
         self._held: dict[tuple[str, int], int] = {}  # paused partition → due (epoch ms)
         self._rewind_pending = False  # polls dropped records: rewind once the producer is back
         self._failed_at: float | None = None  # monotonic: when a transaction was abandoned
-        # Partitions revoked or lost during the current poll: its records of them are dropped.
-        self._gone: set[tuple[str, int]] = set()
         # Set by the worker: waits until the batch being settled (if any) has finished. Called
         # first thing by the revoke and lost callbacks, on the polling thread.
         self.before_revoke: Callable[[], None] = lambda: None
@@ -186,9 +184,7 @@ class KafkaChannel:
         and a later re-assignment (librdkafka issue #1849), so a held retry partition handed
         back after an eager rebalance would stay paused with nothing left to resume it. Resumed
         here, while still assigned (resuming right after a new assign() can void its start
-        offset, librdkafka issue #2190). Records of them consumed earlier in the same poll are
-        dropped (`poll`): their new owner starts from the committed offset."""
-        self._gone.update((tp.topic, tp.partition) for tp in partitions)
+        offset, librdkafka issue #2190)."""
         held = [
             TopicPartition(tp.topic, tp.partition)
             for tp in partitions
@@ -211,7 +207,6 @@ class KafkaChannel:
 
         `recover=False` while a batch is being settled on another thread: its transaction owns
         the producer (it was usable when the batch was handed over), so no recovery step runs."""
-        self._gone.clear()
         if recover and not self._usable():
             # Keeps the membership and serves rebalances; the records come again after the rewind.
             self._consumer.consume(max_records, min(timeout, self._step))
@@ -230,8 +225,6 @@ class KafkaChannel:
                 raise KafkaException(error)
             elif error.code() != KafkaError._PARTITION_EOF:
                 log.warning("kafka.error", error=error.str(), code=error.code())
-        if self._gone:
-            return [d for d in deliveries if (d.topic, d.partition) not in self._gone]
         return deliveries
 
     def member(self) -> bool:

@@ -187,8 +187,9 @@ def _no_fault(_point: str) -> None:
 
 # A test seam, not configuration: called at named points of a batch ("after_db_commit",
 # "after_handoff_produce": on the settle thread; "after_prepare": on the polling thread, once a
-# batch is prepared, before it waits for the one settling). Only code that imports the worker can replace it (the tests'
-# `tests/fault_consumer.py` makes it SIGKILL the process); no setting reaches it.
+# batch is prepared, before it waits for the one settling). Only code that imports the worker
+# can replace it (the tests' `tests/fault_consumer.py` makes it SIGKILL the process); no setting
+# reaches it.
 fault_hook: Callable[[str], None] = _no_fault
 
 

@@ -89,7 +89,12 @@ def test_a_member_joining_mid_drain_revokes_only_after_the_settle_in_flight_comm
     main = main_topic(settings.topic_prefix)
     produce_records(settings.kafka_bootstrap, main, webhooks(references))
     slow = threading.Event()
-    hook(lambda point: slow.wait(0.05) if point == "after_db_commit" else None)
+
+    def settle_slowly(point: str) -> None:  # widens the window a revoke can fall into
+        if point == "after_db_commit":
+            slow.wait(0.05)
+
+    hook(settle_slowly)
     with capture_logs() as logs, member(tuned(settings, "first", 20)):
         eventually(lambda: ledger_rows(session_factory) > 0)
         # When a second member joins mid-drain (an eager rebalance: the first gives all up)

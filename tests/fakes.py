@@ -95,16 +95,20 @@ class FakeLedger:
     ) -> None:
         self.calls.append("add_credits")
         self.sources.extend(sources)
-        for payment, event_id in credits:
+        txn_ids = [txn_id for _, txn_id in sources] or [None] * len(credits)
+        for (payment, event_id), txn_id in zip(credits, txn_ids, strict=True):
             if payment.reference in self.fail_on_credit:
                 raise RuntimeError(f"the ledger refuses {payment.reference}")
-            self.staged.append(partial(self._credit, payment, event_id))
+            self.staged.append(partial(self._credit, payment, event_id, txn_id))
 
-    def _credit(self, payment: LockedPayment, event_id: str) -> None:
+    def _credit(self, payment: LockedPayment, event_id: str, txn_id: str | None) -> None:
         if any(reference == payment.reference for reference, _ in self.credits):
             raise AssertionError(f"UNIQUE(reference) violated: {payment.reference}")
         self.credits.append((payment.reference, event_id))
-        self._update(payment.reference, state="completed", credited=True)
+        known = self.payments[payment.reference].provider_txn_id
+        self._update(
+            payment.reference, state="completed", credited=True, provider_txn_id=known or txn_id
+        )
 
     def _update(self, reference: str, **changes: Any) -> None:
         self.payments[reference] = self.payments[reference]._replace(**changes)
@@ -117,13 +121,6 @@ class FakeLedger:
 
     def _add(self, wallet_id: int, delta: int) -> None:
         self.balances[wallet_id] = self.balances.get(wallet_id, 0) + delta
-
-    def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None:
-        self.calls.append("set_provider_txn_ids")
-        by_id = {p.id: p.reference for p in self.payments.values()}
-        for payment_id, txn_id in pairs:
-            reference = by_id[payment_id]
-            self.staged.append(partial(self._update, reference, provider_txn_id=txn_id))
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
         self.calls.append("add_reversals")

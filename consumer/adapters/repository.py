@@ -43,8 +43,9 @@ _ADD_CREDITS = text(
         CAST(:wallet_ids AS bigint[]), CAST(:amounts AS bigint[]), CAST(:currencies AS text[]),
         CAST(:event_ids AS text[]), CAST(:providers AS text[]), CAST(:txn_ids AS text[]));
     UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
-        updated_at = now()
-    WHERE id = ANY (CAST(:sorted_payment_ids AS bigint[]))
+        updated_at = now(), provider_txn_id = coalesce(payments.provider_txn_id, t.txn_id)
+    FROM unnest(CAST(:payment_ids AS bigint[]), CAST(:txn_ids AS text[])) AS t (id, txn_id)
+    WHERE payments.id = t.id
     """
 )
 # Wallets locked in id order, then updated; the UPDATE's RETURNING is the text's result.
@@ -78,14 +79,6 @@ _LOCK_PAYMENTS_OR_TXNS = text(
         OR (provider, provider_txn_id) IN (SELECT * FROM unnest(CAST(:providers AS text[]),
             CAST(:txn_ids AS text[])))
     ORDER BY id FOR UPDATE
-    """
-)
-# Only where none is known yet: the first credited transaction's id stays.
-_SET_PROVIDER_TXN_IDS = text(
-    """
-    UPDATE payments SET provider_txn_id = t.txn_id
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:txn_ids AS text[])) AS t (id, txn_id)
-    WHERE payments.id = t.id AND payments.provider_txn_id IS NULL
     """
 )
 _RECORD_EVENTS = text(
@@ -205,7 +198,9 @@ class LedgerRepository:
         ledger rows, and the payments marked completed. The wallets' totals are `settle_wallets`.
         `sources[i]` is the (provider, provider transaction id) of the event crediting
         `credits[i]`: the database refuses a ledger row whose provider is not the payment's
-        (provider binding, docs/security.md)."""
+        (provider binding, docs/security.md). The same UPDATE remembers the provider's id of the
+        transaction where the payment has none yet (refunds may name only it; the first one
+        stays): one new version of each payment row per batch, not two."""
         if not credits:
             return
         paid_by = list(sources) or [(p.provider, None) for p, _ in credits]
@@ -223,7 +218,6 @@ class LedgerRepository:
                 "event_ids": text_array(event_ids),
                 "providers": text_array(providers),
                 "txn_ids": text_array(txn_ids),
-                "sorted_payment_ids": int_array(sorted(ids)),
             },
         )
 
@@ -244,16 +238,6 @@ class LedgerRepository:
             .all()
         )
         return {row.id for row in rows if row.balance < 0}
-
-    def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None:
-        """Remember the provider's id of each credited transaction (refunds may name only it)."""
-        data = sorted(set(pairs))
-        if not data:
-            return
-        self._connection().execute(
-            _SET_PROVIDER_TXN_IDS,
-            {"ids": int_array(i for i, _ in data), "txn_ids": text_array(t for _, t in data)},
-        )
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
         """Write the reversal rows (the database trigger adds each to its payment's

@@ -248,9 +248,6 @@ def _write(
         [(p, o.event.event_id) for _, o, p in applying],
         [(item.envelope.provider, o.event.provider_txn_id) for item, o, _ in applying],
     )
-    uow.ledger.set_provider_txn_ids(
-        (p.id, o.event.provider_txn_id) for _, o, p in applying if o.event.provider_txn_id
-    )
     uow.ledger.add_reversals(_reversal_rows(settled, ledger))
     for _, outcome, payment in settled:
         if outcome.verdict is Verdict.REJECT and payment is not None:

@@ -108,12 +108,11 @@ class Ledger(Protocol):
         credits: Sequence[tuple[LockedPayment, str]],
         sources: Sequence[tuple[str, str | None]] = (),
     ) -> None:
-        """Ledger rows for `credits`; `sources` (provider, provider txn id) per credit are who
-        paid, as the events say."""
+        """Ledger rows for `credits`, their payments completed; `sources` (provider, provider
+        txn id) per credit are who paid, as the events say, and the txn id is remembered on a
+        payment that has none yet."""
 
     def settle_wallets(self, deltas: dict[int, int]) -> set[int]: ...
-
-    def set_provider_txn_ids(self, pairs: Iterable[tuple[int, str]]) -> None: ...
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None: ...
 

@@ -101,6 +101,17 @@ _RECORD_CONSUMED = text(
     """
 )
 
+# What one batch of credits runs, in this order, each statement one round trip (between BEGIN and
+# COMMIT): the batched-SQL floor of `payhooks bench` runs these very texts under pgbench
+# (devtools/payhooks_devtools/bench/batch_floor.py).
+CREDIT_BATCH_STATEMENTS = (
+    ("lock_payments", _LOCK_PAYMENTS),
+    ("add_credits", _ADD_CREDITS),
+    ("record_events", _RECORD_EVENTS),
+    ("record_consumed", _RECORD_CONSUMED),
+    ("settle_wallets", _SETTLE_WALLETS),
+)
+
 
 def text_array(values: Iterable[str | None]) -> str:
     """A PostgreSQL `text[]` literal, sent as one string parameter: each element double-quoted

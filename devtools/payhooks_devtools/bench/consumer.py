@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import Settings
 from kernel.topics import delete_topics, ensure_topics
+from payhooks_devtools.bench import batch_floor
 from payhooks_devtools.bench.context import BenchContext
 from payhooks_devtools.bench.ledger import amount_of, envelope, reset_credits, seed_payments
 from payhooks_devtools.bench.phases import Phases
@@ -61,40 +62,6 @@ UPDATE payments SET state = 'completed', credited = true, processing_completed_a
   updated_at = now() WHERE id = :pid;
 INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
   VALUES ('evt-pg' || :n, 'paystack', 'charge.success', 'pg' || :n, 'applied')
-  ON CONFLICT DO NOTHING;
-COMMIT;
-"""
-
-
-# The batched-SQL floor: the consumer's batch credit statements (payments locked in id order,
-# wallets locked in id order, the ledger rows, each wallet's total, the payments completed, the
-# processed events) for `:size` payments per transaction, the batch's references computed in
-# the server instead of sent as arrays.
-BATCH_CREDIT_SQL = """\
-SELECT nextval('bench_batch_seq') - 1 AS b \\gset
-\\set lo :b * :size
-\\set hi :lo + :size - 1
-BEGIN;
-SELECT id, wallet_id, amount, currency, state, credited FROM payments
-  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
-  ORDER BY id FOR UPDATE;
-SELECT id FROM wallets WHERE id IN (SELECT wallet_id FROM payments
-  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g)))
-  ORDER BY id FOR NO KEY UPDATE;
-INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id)
-  SELECT reference, id, wallet_id, amount, currency, 'evt-' || reference FROM payments
-  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
-UPDATE wallets w SET balance = w.balance + d.delta, updated_at = now()
-  FROM (SELECT wallet_id, sum(amount) AS delta FROM payments
-        WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g))
-        GROUP BY wallet_id) d
-  WHERE w.id = d.wallet_id;
-UPDATE payments SET state = 'completed', credited = true, processing_completed_at = now(),
-  updated_at = now()
-  WHERE reference = ANY (ARRAY(SELECT 'pb' || g FROM generate_series(:lo, :hi) g));
-INSERT INTO processed_events (event_id, provider, event_type, reference, outcome)
-  SELECT 'evt-pb' || g, 'paystack', 'charge.success', 'pb' || g, 'applied'
-  FROM generate_series(:lo, :hi) g ORDER BY 1
   ON CONFLICT DO NOTHING;
 COMMIT;
 """
@@ -442,11 +409,11 @@ def pgbench(database_url: str, clients: int, transactions: int) -> float:
     return _pgbench(database_url, CREDIT_SQL, "bench_seq", clients, transactions)
 
 
-def pgbench_batched(database_url: str, events: int, batch_size: int) -> float:
-    """Credits/s of pgbench running the batch credit statements, `batch_size` credits per
-    transaction, on one connection: the floor of what one consumer process could do."""
-    batches = max(1, events // batch_size)
-    tps = _pgbench(database_url, BATCH_CREDIT_SQL, "bench_batch_seq", 1, batches, size=batch_size)
+def pgbench_batched(database_url: str, batches: int, batch_size: int) -> float:
+    """Credits/s of pgbench running the consumer's batch transaction (`batch_floor.script`),
+    `batch_size` credits per transaction, on one connection: the floor of what one consumer
+    process could do. `batch_floor.prepare` made the batches' arrays."""
+    tps = _pgbench(database_url, batch_floor.script(), "bench_batch_seq", 1, batches)
     return tps * batch_size
 
 
@@ -468,8 +435,11 @@ def _pgbench(
     command += ["-U", url.username or "postgres", "-c", str(clients), "-j", str(clients)]
     command += [f"--define={name}={value}" for name, value in variables.items()]
     command += ["-t", str(transactions // clients), "-f", script.name, url.database or ""]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     Path(script.name).unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {done.stderr.strip()[-500:]}")
+    out = done.stdout
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
     if match is None:
         raise RuntimeError(f"pgbench gave no rate: {out.strip()[-300:]}")
@@ -485,13 +455,14 @@ def run_consumer_stage(ctx: BenchContext, config: ConsumerConfig) -> ConsumerRun
     conn.close()
     seed_payments(ctx.database_url, PG_REFERENCES, count + 1)
     seed_payments(ctx.database_url, BATCH_REFERENCES, count)
+    batches = batch_floor.prepare(ctx.database_url, BATCH_REFERENCES, count, config.batch_size)
     seed_payments(ctx.database_url, CONSUMER_REFERENCES, count)
     seed_payments(ctx.database_url, WARM_UP_REFERENCES, ctx.settings.topic_partitions)
     backlogs = Backlogs(backlog(count), backlog(count, config.transient_every))
     runs = ConsumerRuns()
     for repetition in range(config.repetitions):
         ctx.progress(f"consumer: repetition {repetition + 1}/{config.repetitions}")
-        _repetition(ctx, config, backlogs, repetition, runs)
+        _repetition(ctx, config, backlogs, repetition, runs, batches=batches)
     return runs
 
 
@@ -502,7 +473,13 @@ class Backlogs:
 
 
 def _repetition(
-    ctx: BenchContext, config: ConsumerConfig, backlogs: Backlogs, rep: int, runs: ConsumerRuns
+    ctx: BenchContext,
+    config: ConsumerConfig,
+    backlogs: Backlogs,
+    rep: int,
+    runs: ConsumerRuns,
+    *,
+    batches: int,
 ) -> None:
     count = config.events
 
@@ -522,7 +499,7 @@ def _repetition(
     measure("1 consumer", lambda: drain(ctx, topics("one"), 1, clean))
     measure(
         "pgbench batched",
-        lambda: pgbench_batched(ctx.database_url, count, config.batch_size),
+        lambda: pgbench_batched(ctx.database_url, batches, config.batch_size),
     )
     measure("pgbench -c2", lambda: pgbench(ctx.database_url, 2, count))
     measure("2 consumers", lambda: drain(ctx, topics("two"), 2, clean))

@@ -80,6 +80,7 @@ def reset_credits(database_url: str, prefix: str) -> None:
     with pg_connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM ledger_transactions WHERE reference LIKE %s", (like,))
         cur.execute("DELETE FROM processed_events WHERE reference LIKE %s", (like,))
+        cur.execute("DELETE FROM consumed_records WHERE reference LIKE %s", (like,))
         cur.execute(
             "UPDATE payments SET state = 'pending', credited = false, "
             "processing_completed_at = NULL WHERE reference LIKE %s",

@@ -20,9 +20,7 @@ def test_the_floor_runs_each_consumer_statement_in_order_between_begin_and_commi
     # Then, parameters aside, it is BEGIN, the consumer's statements in order, COMMIT
     body = _as_the_consumer_sends_it(script).split("BEGIN;\n", 1)[1]
     expected = [
-        re.sub(r"CAST\(:\w+ AS", "CAST(:param AS", statement.text.strip()).replace(
-            ";\n", " \\;\n"
-        )
+        re.sub(r"CAST\(:\w+ AS", "CAST(:param AS", statement.text.strip()).replace(";\n", " \\;\n")
         + ";"
         for _, statement in CREDIT_BATCH_STATEMENTS
     ]

@@ -11,7 +11,7 @@ import pytest
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message
 
-from kernel.http_edge import BodyTooLarge, BodyTooSlow, read_body
+from kernel.http_edge import BodyTooLarge, BodyTooSlow, read_body, scope_headers
 
 Step = Message | None  # None: this receive() waits (a later message, or forever)
 
@@ -114,3 +114,22 @@ def test_cancelling_a_waiting_read_cancels_the_receive_it_waits_in() -> None:
         assert cancelled.is_set()
 
     asyncio.run(main())
+
+
+def test_the_headers_dict_keeps_the_first_of_a_repeated_name_like_starlette() -> None:
+    # Given a request whose signature header comes twice, and a latin-1 value
+    scope = {
+        "type": "http",
+        "headers": [
+            (b"x-paystack-signature", b"first"),
+            (b"content-length", b"2"),
+            (b"x-paystack-signature", b"second"),
+            (b"x-note", "café".encode("latin-1")),
+        ],
+    }
+    # When the lane builds its headers dict
+    headers = scope_headers(scope)
+    # Then every lookup answers what Starlette's Headers answers
+    starlette = Request(scope).headers
+    assert headers == {name: starlette[name] for name in starlette}
+    assert headers["x-paystack-signature"] == "first"

@@ -194,23 +194,29 @@ def tick_info_line(logger_name: str, event: str, fields: Mapping[str, Any]) -> N
     `info_line`'s (one timestamp per turn, as `info_lines` has one per batch); a turn lasts
     microseconds to a few milliseconds. Outside a running loop, or outside the JSON set-up, it
     is `info_line`. `flush_tick_lines` writes what is pending (shutdown, `atexit`)."""
-    fast = _fast()
-    if fast is None:
-        structlog.get_logger(logger_name).info(event, **fields)
-        return
-    if fast.level > logging.INFO:
-        return
     tick = _tick
-    if not tick.lines:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            info_line(logger_name, event, fields)
-            return
-        loop.call_soon(flush_tick_lines)
-        tick.timestamp, tick.out = iso_utc(datetime.now(UTC)), fast.out
+    if not tick.lines and not _start_turn(tick, logger_name, event, fields):
+        return
+    # (a turn's first line found the JSON set-up in force, its later lines need not check)
     context = structlog.contextvars.get_contextvars()
     tick.lines.append(_json_line(event, fields, context, tick.timestamp))
+
+
+def _start_turn(tick: _TickLines, logger_name: str, event: str, fields: Mapping[str, Any]) -> bool:
+    """True when this turn's lines are to be held (JSON set-up, a running loop: its flush is
+    scheduled); otherwise the line is written or dropped here, as `info_line` would."""
+    fast = _fast()
+    if fast is None or fast.level > logging.INFO:
+        info_line(logger_name, event, fields)
+        return False
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        info_line(logger_name, event, fields)
+        return False
+    loop.call_soon(flush_tick_lines)
+    tick.timestamp, tick.out = iso_utc(datetime.now(UTC)), fast.out
+    return True
 
 
 def flush_tick_lines() -> None:

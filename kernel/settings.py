@@ -285,7 +285,11 @@ class ConsumerKnobs(_PayhooksSettings):
     """The credit consumer's own knobs (docs/consumer.md explains each)."""
 
     consumer_group: str = "payhooks-credit"
-    consumer_batch_size: int = Field(default=500, ge=1)
+    # A batch is one PostgreSQL and one Kafka transaction: each has a fixed cost (round trips,
+    # a commit's fsync, the Kafka transaction's markers) that a bigger batch spreads. Batches
+    # adapt (they never wait to fill), so the maximum matters only when a backlog is waiting:
+    # 1,000 drained ~12 % faster than 500 (README Benchmarks, 2026-11-28).
+    consumer_batch_size: int = Field(default=1000, ge=1)
     consumer_instance_id: str = ""  # names the Kafka transactional id; "" = hostname-pid
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1)
     consumer_max_poll_interval_ms: int = Field(default=300_000, ge=1)

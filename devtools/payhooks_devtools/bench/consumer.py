@@ -29,7 +29,7 @@ from confluent_kafka import TopicPartition
 from sqlalchemy.engine import make_url
 
 from kernel.kafka_client import new_consumer, new_producer
-from kernel.settings import Settings
+from kernel.settings import ConsumerKnobs, Settings
 from kernel.topics import delete_topics, ensure_topics
 from payhooks_devtools.bench import batch_floor
 from payhooks_devtools.bench.context import BenchContext
@@ -72,7 +72,8 @@ class ConsumerConfig:
     events: int = 20_000
     repetitions: int = 3
     transient_every: int = 100  # 1 %
-    batch_size: int = 500  # the batched-SQL floor's credits per transaction (the consumer's max)
+    # The batched-SQL floor's credits per transaction: the consumer's largest batch, its default.
+    batch_size: int = ConsumerKnobs.model_fields["consumer_batch_size"].default
 
 
 @dataclass

@@ -89,7 +89,10 @@ def accepted_rate(run: WrkRun) -> float:
 
 def _uvicorn(app: str, port: int, workers: int, app_dir: Path | None, factory: bool) -> list[str]:
     command = [PYTHON, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers)]
-    command += ["--log-level", "warning", "--no-access-log"]
+    # The listener settings `payhooks gateway` runs with (kernel/http_listener.py): no
+    # X-Forwarded-* middleware, no `server:` header — so the comparison is the app, not them.
+    command += ["--log-level", "warning", "--no-access-log", "--no-proxy-headers"]
+    command += ["--no-server-header"]
     if factory:
         command.append("--factory")
     if app_dir is not None:

@@ -34,7 +34,7 @@ from confluent_kafka import (
 from consumer.adapters.kafka_txn import Abandoned, TransactionalProducer, TxnBounds
 from consumer.adapters.lag import LagMetrics
 from consumer.adapters.metrics import METRICS
-from consumer.domain.records import Delivery, HandOff
+from consumer.domain.records import Delivery, HandOff, one_partition_per_topic
 from consumer.settings import ConsumerSettings
 from kernel.kafka_client import new_consumer, new_producer
 from kernel.settings import ConsumerKnobs
@@ -288,8 +288,9 @@ class KafkaChannel:
         if not handoffs and not offsets:
             return True
         positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        placed = one_partition_per_topic(handoffs, self._txn.partitions)
         try:
-            self._txn.transact(handoffs, positions, metadata, before_commit)
+            self._txn.transact(placed, positions, metadata, before_commit)
         except Abandoned:
             return False
         self._lag.committed(offsets)

@@ -40,6 +40,8 @@ from kernel.settings import ConsumerKnobs
 
 log = structlog.get_logger("payhooks.consumer")
 
+_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
+
 
 class Abandoned(Exception):
     """The transaction was given up; its records will be consumed again."""
@@ -116,6 +118,7 @@ class TransactionalProducer:
         self._producer: Producer | None = None
         self.need = Need.RENEW
         self._pending_since = time.monotonic()  # when `need` last left NOTHING or renewed
+        self._partitions: dict[str, int] = {}  # topic → its partition count, once known
 
     def start(self) -> None:
         """init_transactions, one step at most: raises KafkaException if Kafka did not answer
@@ -138,6 +141,26 @@ class TransactionalProducer:
 
     # --- one transaction ---------------------------------------------------------------------
 
+    def partitions(self, topic: str) -> int | None:
+        """How many partitions `topic` has: asked once (one bounded metadata request), then
+        remembered; None while unknown (no producer, Kafka did not answer, no such topic).
+        Partitions added to a topic later are not used by hand-offs until a restart."""
+        known = self._partitions.get(topic)
+        producer = self._producer
+        if known is not None or producer is None or self._stop.is_set():
+            return known
+        step = self.bounds.step
+        try:
+            metadata = within(step + 2.0, lambda: producer.list_topics(topic, timeout=step))
+        except (KafkaException, Wedged) as exc:
+            log.warning("kafka.error", error=str(exc), then="hand-offs partitioned by key")
+            return None
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            return None
+        self._partitions[topic] = len(found.partitions)
+        return self._partitions[topic]
+
     def transact(
         self,
         handoffs: Sequence[HandOff],
@@ -159,6 +182,7 @@ class TransactionalProducer:
                     value=handoff.value,
                     key=handoff.key,
                     headers=list(handoff.headers),
+                    partition=_ANY_PARTITION if handoff.partition is None else handoff.partition,
                 )
             self._flush(producer, deadline)
             before_commit()

@@ -8,6 +8,8 @@ the consumer loop exit; what cannot be read is dead-lettered as poison by the ba
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -39,12 +41,35 @@ class Delivery(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class HandOff:
-    """A record to publish to a retry topic or the DLQ (original key and value kept)."""
+    """A record to publish to a retry topic or the DLQ (original key and value kept); partition
+    None: the producer's partitioner chooses (by key)."""
 
     topic: str
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    partition: int | None = None
+
+
+def one_partition_per_topic(
+    handoffs: Sequence[HandOff], partitions: Callable[[str], int | None]
+) -> list[HandOff]:
+    """A batch's hand-offs to a topic all go to ONE of its `partitions(topic)` partitions (None:
+    unknown, the partitioner chooses each): every partition a Kafka transaction writes to costs
+    its commit ~1.5 ms on the local broker (registering it, acks=all, its commit marker), so ten
+    hand-offs spread by key over ten partitions cost ~15 ms. Which one comes from the batch's
+    first hand-off to it (its bytes' CRC-32), so batches spread over the partitions. Nothing
+    relies on a reference's records sharing a retry partition: a later event may overtake one
+    waiting in a retry topic anyway (docs/consumer.md, "Per-reference order")."""
+    chosen: dict[str, int | None] = {}
+    placed = []
+    for handoff in handoffs:
+        if handoff.topic not in chosen:
+            count = partitions(handoff.topic)
+            digest = zlib.crc32(handoff.value or handoff.key or b"")
+            chosen[handoff.topic] = digest % count if count else None
+        placed.append(dataclasses.replace(handoff, partition=chosen[handoff.topic]))
+    return placed
 
 
 def handoff_headers(

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
+
 from schemas.errors import SignatureInvalid
 from schemas.providers.base import (
     Currency,
@@ -24,7 +27,6 @@ from schemas.providers.base import (
     ProviderEvent,
     ProviderId,
     ProviderIntId,
-    ProviderPayload,
     Reference,
     Reversal,
     ReversalKind,
@@ -34,7 +36,7 @@ from schemas.providers.base import (
     deterministic_event_id,
     first_match,
     hmac_hex,
-    parse_model,
+    parse_typed,
     require_header,
     require_payment_fields,
     require_reversal_fields,
@@ -46,30 +48,41 @@ DISPUTE_RESOLVED_EVENT = "charge.dispute.resolve"
 LOST_RESOLUTIONS = frozenset({"merchant-accepted", "auto-accepted"})
 
 
-class PaystackTransaction(ProviderPayload):
-    id: ProviderIntId | None = None
-    reference: Reference | None = None
-    amount: MinorUnits | None = None
-    currency: Currency | None = None
+# The payload as `TypedDict`s (plain dicts out of pydantic-core, no model instances): the same
+# bounds as the other providers' models, unknown keys ignored, an absent key read as None.
+_PAYLOAD = ConfigDict(extra="ignore")
 
 
-class PaystackData(ProviderPayload):
-    id: ProviderIntId | None = None
-    reference: Reference | None = None
-    amount: MinorUnits | None = None
-    currency: Currency | None = None
-    status: Status | None = None
-    paid_at: datetime | None = None
-    transaction_reference: Reference | None = None
-    refund_reference: ProviderId | None = None
-    resolution: Status | None = None
-    refund_amount: MinorUnits | None = None
-    transaction: PaystackTransaction | None = None
+@with_config(_PAYLOAD)
+class PaystackTransaction(TypedDict, total=False):
+    id: ProviderIntId | None
+    reference: Reference | None
+    amount: MinorUnits | None
+    currency: Currency | None
 
 
-class PaystackWebhook(ProviderPayload):
+@with_config(_PAYLOAD)
+class PaystackData(TypedDict, total=False):
+    id: ProviderIntId | None
+    reference: Reference | None
+    amount: MinorUnits | None
+    currency: Currency | None
+    status: Status | None
+    paid_at: datetime | None
+    transaction_reference: Reference | None
+    refund_reference: ProviderId | None
+    resolution: Status | None
+    refund_amount: MinorUnits | None
+    transaction: PaystackTransaction | None
+
+
+@with_config(_PAYLOAD)
+class PaystackWebhook(TypedDict):
     event: EventType
     data: PaystackData
+
+
+_WEBHOOK = TypeAdapter(PaystackWebhook)
 
 
 class PaystackScheme:
@@ -99,87 +112,94 @@ class PaystackScheme:
         return True
 
     def parse(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
-        payload = parse_model(PaystackWebhook, raw_body, self.name)
-        if payload.event == REFUND_EVENT:
-            return self._refund(payload)
-        if payload.event == DISPUTE_RESOLVED_EVENT:
-            return self._dispute(payload, raw_body)
-        data = payload.data
-        reference = data.reference or ""
-        successful = payload.event == "charge.success" and data.status == "success"
+        payload = parse_typed(_WEBHOOK, raw_body, self.name)
+        event, data = payload["event"], payload["data"]
+        if event == REFUND_EVENT:
+            return self._refund(event, data)
+        if event == DISPUTE_RESOLVED_EVENT:
+            return self._dispute(event, data, raw_body)
+        reference = data.get("reference") or ""
+        amount, currency, status = data.get("amount"), data.get("currency"), data.get("status")
+        successful = event == "charge.success" and status == "success"
         if successful:
-            require_payment_fields(self.name, payload.event, reference, data.amount, data.currency)
+            require_payment_fields(self.name, event, reference, amount, currency)
+        transaction_id = data.get("id")
         return ProviderEvent(
-            event_id=self._event_id(payload.event, data, raw_body),
-            event_type=payload.event,
-            reference=reference,
-            amount=data.amount,
-            currency=data.currency,
-            provider_status=data.status,
-            occurred_at=data.paid_at,
-            is_successful_payment=successful,
-            transaction_id=str(data.id) if data.id is not None else None,
+            self._event_id(event, reference, transaction_id, raw_body),
+            event,
+            reference,
+            amount,
+            currency,
+            status,
+            data.get("paid_at"),
+            successful,
+            str(transaction_id) if transaction_id is not None else None,
         )
 
-    def _refund(self, payload: PaystackWebhook) -> ProviderEvent:
-        data = payload.data
-        refund_id = data.refund_reference or (f"id:{data.id}" if data.id is not None else "")
-        reference = data.transaction_reference or ""
+    def _refund(self, event: str, data: PaystackData) -> ProviderEvent:
+        data_id = data.get("id")
+        refund_id = data.get("refund_reference") or (f"id:{data_id}" if data_id is not None else "")
+        reference = data.get("transaction_reference") or ""
+        amount, currency = data.get("amount"), data.get("currency")
         require_reversal_fields(
             self.name,
-            payload.event,
+            event,
             payment=reference,
             reversal_id=refund_id,
-            amount=data.amount,
-            currency=data.currency,
+            amount=amount,
+            currency=currency,
         )
         return ProviderEvent(
-            event_id=deterministic_event_id(self.name, payload.event, f"refund:{refund_id}"),
-            event_type=payload.event,
+            event_id=deterministic_event_id(self.name, event, f"refund:{refund_id}"),
+            event_type=event,
             reference=reference,
-            amount=data.amount,
-            currency=data.currency,
-            provider_status=data.status,
+            amount=amount,
+            currency=currency,
+            provider_status=data.get("status"),
             occurred_at=None,
             is_successful_payment=False,
             reversal=Reversal(ReversalKind.REFUND, f"refund:{refund_id}"),
         )
 
-    def _dispute(self, payload: PaystackWebhook, raw_body: bytes) -> ProviderEvent:
-        data = payload.data
-        txn = data.transaction or PaystackTransaction()
-        lost = data.resolution in LOST_RESOLUTIONS
-        dispute_id = f"dispute:{data.id}" if data.id is not None else ""
-        amount = data.refund_amount if data.refund_amount is not None else txn.amount
-        currency = data.currency or txn.currency
+    def _dispute(self, event: str, data: PaystackData, raw_body: bytes) -> ProviderEvent:
+        txn: PaystackTransaction = data.get("transaction") or {}
+        lost = data.get("resolution") in LOST_RESOLUTIONS
+        data_id = data.get("id")
+        dispute_id = f"dispute:{data_id}" if data_id is not None else ""
+        refund_amount = data.get("refund_amount")
+        amount = refund_amount if refund_amount is not None else txn.get("amount")
+        currency = data.get("currency") or txn.get("currency")
+        reference = txn.get("reference") or ""
         if lost:
             require_reversal_fields(
                 self.name,
-                payload.event,
-                payment=txn.reference or "",
+                event,
+                payment=reference,
                 reversal_id=dispute_id,
                 amount=amount,
                 currency=currency,
             )
         return ProviderEvent(
-            event_id=deterministic_event_id(self.name, payload.event, dispute_id)
+            event_id=deterministic_event_id(self.name, event, dispute_id)
             if dispute_id
             else body_event_id(self.name, raw_body),
-            event_type=payload.event,
-            reference=txn.reference or "",
+            event_type=event,
+            reference=reference,
             amount=amount,
             currency=currency,
-            provider_status=data.resolution or data.status,
+            provider_status=data.get("resolution") or data.get("status"),
             occurred_at=None,
             is_successful_payment=False,
             reversal=Reversal(ReversalKind.CHARGEBACK, dispute_id) if lost else None,
         )
 
-    def _event_id(self, event_type: str, data: PaystackData, raw_body: bytes) -> str:
-        if data.reference:
-            return deterministic_event_id(self.name, event_type, data.reference)
-        if data.id is not None:
-            return deterministic_event_id(self.name, event_type, f"id:{data.id}")
+    def _event_id(
+        self, event_type: str, reference: str, data_id: int | None, raw_body: bytes
+    ) -> str:
+        if reference:
+            return deterministic_event_id(self.name, event_type, reference)
+        if data_id is not None:
+            return deterministic_event_id(self.name, event_type, f"id:{data_id}")
         return body_event_id(self.name, raw_body)
 
     def sign(self, raw_body: bytes, secret: bytes, *, now: float, event_id: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import itertools
 from datetime import datetime
@@ -133,6 +132,9 @@ _KEPT_TYPES = frozenset(
 )  # fmt: skip
 
 
+_TEXT = frozenset({str})  # the one type a signature header's name and value may have
+
+
 def _fits(fields: EnvelopeFields) -> bool:
     """True when validation would keep every field as it is: exactly its type, within its
     column, the signature headers plain text and no shared secret among them."""
@@ -146,7 +148,8 @@ def _fits(fields: EnvelopeFields) -> bool:
         and len(fields["verified_secret"] or "") <= SECRET_LABEL_MAX
         and _whole_minutes(fields["occurred_at"])
         and headers.keys().isdisjoint(SECRET_HEADERS)
-        and all(type(name) is str and type(value) is str for name, value in headers.items())
+        and _TEXT.issuperset(map(type, headers))
+        and _TEXT.issuperset(map(type, headers.values()))
     )
 
 
@@ -156,4 +159,5 @@ def _whole_minutes(moment: datetime | None) -> bool:
 
 
 def encode_body(raw_body: bytes) -> str:
-    return base64.b64encode(raw_body).decode()
+    """`base64.b64encode(raw_body).decode()`: the same C encoder without its Python wrapper."""
+    return binascii.b2a_base64(raw_body, newline=False).decode("ascii")

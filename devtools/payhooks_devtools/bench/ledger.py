@@ -73,25 +73,30 @@ def seed_payments(database_url: str, prefix: str, count: int) -> None:
     conn.close()
 
 
-def reset_credits(database_url: str, prefix: str) -> None:
-    """Undo every credit of the `<prefix>…` payments and vacuum, so the next run starts from the
-    same state (dead tuples from earlier runs would otherwise slow later runs down)."""
-    like = prefix + "%"
+def reset_credits(database_url: str, *prefixes: str) -> None:
+    """Undo every credit of the `<prefix>…` payments, vacuum and checkpoint, so the next run
+    starts from the same state: dead tuples from earlier runs would otherwise slow later runs
+    down, and a checkpoint due (`checkpoint_timeout`) would land in whichever run happens to be
+    under way then, making it write full-page images of every page it touches first. After an
+    explicit CHECKPOINT every run pays those alike, and no timed one comes for minutes."""
     with pg_connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM ledger_transactions WHERE reference LIKE %s", (like,))
-        cur.execute("DELETE FROM processed_events WHERE reference LIKE %s", (like,))
-        cur.execute("DELETE FROM consumed_records WHERE reference LIKE %s", (like,))
-        cur.execute(
-            "UPDATE payments SET state = 'pending', credited = false, "
-            "processing_completed_at = NULL WHERE reference LIKE %s",
-            (like,),
-        )
+        for prefix in prefixes:
+            like = prefix + "%"
+            cur.execute("DELETE FROM ledger_transactions WHERE reference LIKE %s", (like,))
+            cur.execute("DELETE FROM processed_events WHERE reference LIKE %s", (like,))
+            cur.execute("DELETE FROM consumed_records WHERE reference LIKE %s", (like,))
+            cur.execute(
+                "UPDATE payments SET state = 'pending', credited = false, "
+                "processing_completed_at = NULL WHERE reference LIKE %s",
+                (like,),
+            )
         cur.execute("UPDATE wallets SET balance = 0")
     conn.close()
     conn = pg_connect(database_url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE")
+        cur.execute("CHECKPOINT")
     conn.close()
 
 

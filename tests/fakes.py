@@ -22,6 +22,7 @@ from consumer.service_layer.ports import (
     Held,
     LockedPayment,
     PaymentKey,
+    Reservation,
     ReversalRow,
 )
 from payments_api.domain.errors import ProviderError, ReferenceTaken
@@ -189,16 +190,34 @@ class FakeUnitOfWork:
 
 @dataclass
 class FakeLocks:
-    """The Locks port: references listed in `taken` are held by someone else (they time out)."""
+    """The Locks port: references listed in `taken` are held by someone else (they time out).
+    `held` records each `holding` block's references, `reserved` each reservation's, `released`
+    the references each reservation gave back unadopted."""
 
     taken: set[str] = field(default_factory=set)
     held: list[list[str]] = field(default_factory=list)
+    reserved: list[list[str]] = field(default_factory=list)
+    released: list[list[str]] = field(default_factory=list)
 
     @contextmanager
-    def holding(self, references: Iterable[str]) -> Iterator[Held]:
+    def holding(
+        self, references: Iterable[str], reserved: Reservation | None = None
+    ) -> Iterator[Held]:
         wanted = sorted(set(references))
+        if reserved is not None:
+            reserved.references = set()  # adopted
         self.held.append(wanted)
         yield Held(timed_out={r for r in wanted if r in self.taken})
+
+    def reserve(self, references: Iterable[str]) -> Reservation:
+        free = {r for r in references if r not in self.taken}
+        self.reserved.append(sorted(free))
+        return Reservation(free, "fake")
+
+    def release(self, reserved: Reservation) -> None:
+        if reserved.references:
+            self.released.append(sorted(reserved.references))
+        reserved.references = set()
 
 
 # --- the api's initialize flow (payments_api/service_layer/ports.py) ------------------------

@@ -8,7 +8,9 @@ PostgreSQL does that (the payment row lock and UNIQUE(ledger_transactions.refere
   Stopping would turn a Redis outage into a payments outage for no gain in correctness.
 A holder's locks carry its random owner token, so only the owner releases: every free key is
 taken (SET NX PX) and released (owner-checked DEL) by one script call per batch, and a key
-someone else holds is waited for with a redis-py `Lock`.
+someone else holds is waited for with a redis-py `Lock`. The take can run ahead of the settle
+(`reserve`, on the polling thread while the batch before settles): what is busy then is taken
+by the settle's `holding`, as it would have been without a reservation.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from consumer.adapters.metrics import METRICS
-from consumer.service_layer.ports import Held
+from consumer.service_layer.ports import Held, Reservation
 from schemas.names import credit_lock_key
 
 log = structlog.get_logger("payhooks.consumer.lock")
@@ -66,6 +68,7 @@ class _Taken:
     token: str
     keys: list[str] = field(default_factory=list)
     waited: list[Lock] = field(default_factory=list)
+    references: set[str] = field(default_factory=set)  # of `keys`
 
 
 class CreditLocks:
@@ -92,16 +95,43 @@ class CreditLocks:
         return credit_lock_key(self._prefix, reference)
 
     @contextmanager
-    def holding(self, references: Iterable[str]) -> Iterator[Held]:
-        """Lock each reference (sorted, so two holders never wait on each other in a cycle);
-        release every lock we own on the way out, whatever happened inside."""
+    def holding(
+        self, references: Iterable[str], reserved: Reservation | None = None
+    ) -> Iterator[Held]:
+        """Lock each reference (sorted, so two holders never wait on each other in a cycle),
+        adopting what `reserved` took already; release every lock we own on the way out,
+        whatever happened inside."""
         held = Held()
-        taken = _Taken(uuid.uuid4().hex)
+        taken = self._adopt(reserved) if reserved is not None else _Taken(uuid.uuid4().hex)
         try:
-            self._acquire_all(sorted(set(references)), held, taken)
+            self._acquire_all(sorted(set(references) - taken.references), held, taken)
             yield held
         finally:
             self._release_all(taken)
+
+    def reserve(self, references: Iterable[str]) -> Reservation:
+        """One script call taking every free key now, with a fresh owner token; a busy one is
+        left for `holding` (never waited for here). Redis unreachable: nothing is taken, and the
+        degraded mode starts as in `holding`."""
+        taken = _Taken(uuid.uuid4().hex)
+        if time.monotonic() >= self._skip_until:
+            try:
+                self._acquire_free(sorted(set(references)), taken)
+            except _UNREACHABLE as exc:
+                self._degrade(exc)
+        return Reservation(taken.references, taken.token)
+
+    def release(self, reserved: Reservation) -> None:
+        """Give back a reservation no `holding` block adopted (its batch was dropped)."""
+        self._release_all(self._adopt(reserved))
+
+    def _adopt(self, reserved: Reservation) -> _Taken:
+        """The reservation's locks, now the caller's: the reservation is left empty."""
+        head = credit_lock_key(self._prefix, "")
+        taken = _Taken(reserved.token or uuid.uuid4().hex, references=reserved.references)
+        taken.keys = [head + reference for reference in sorted(taken.references)]
+        reserved.references = set()
+        return taken
 
     def _acquire_all(self, references: list[str], held: Held, taken: _Taken) -> None:
         if time.monotonic() < self._skip_until:
@@ -123,7 +153,7 @@ class CreditLocks:
 
     def _acquire_free(self, references: list[str], taken: _Taken) -> list[str]:
         """One round trip for the uncontended case: a script doing SET NX PX on every key
-        with this batch's owner token; returns the references someone else holds."""
+        with the holder's owner token; returns the references someone else holds."""
         if not references:
             return []
         head = credit_lock_key(self._prefix, "")
@@ -131,9 +161,11 @@ class CreditLocks:
         lease_ms = max(1, round(self._lease * 1000))
         busy = {int(i) - 1 for i in self._acquire_script(keys=keys, args=[taken.token, lease_ms])}
         if not busy:
-            taken.keys = keys
+            taken.keys += keys
+            taken.references.update(references)
             return []
-        taken.keys = [key for i, key in enumerate(keys) if i not in busy]
+        taken.keys += [key for i, key in enumerate(keys) if i not in busy]
+        taken.references.update(r for i, r in enumerate(references) if i not in busy)
         return [references[i] for i in sorted(busy)]
 
     def _degrade(self, error: BaseException) -> None:
@@ -188,5 +220,13 @@ class NoLocks:
     credits single (they always do). A benchmark and ops knob, e.g. to measure the lock's cost."""
 
     @contextmanager
-    def holding(self, references: Iterable[str]) -> Iterator[Held]:
+    def holding(
+        self, references: Iterable[str], reserved: Reservation | None = None
+    ) -> Iterator[Held]:
         yield Held()
+
+    def reserve(self, references: Iterable[str]) -> Reservation:
+        return Reservation()
+
+    def release(self, reserved: Reservation) -> None:
+        return None

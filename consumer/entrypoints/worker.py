@@ -1,6 +1,7 @@
-"""The worker loop: poll a batch, hold records not due, prepare the rest (decode, verify) while
-the batch before settles on the settle thread, then hand it over to be settled (locks, database,
-hand-offs + offsets in one Kafka transaction). Settles run one at a time, in order."""
+"""The worker loop: poll a batch, hold records not due, prepare the rest (decode, verify) and take
+its free Redis locks while the batch before settles on the settle thread, then hand it over to be
+settled (the locks still busy, database, hand-offs + offsets in one Kafka transaction). Settles
+run one at a time, in order."""
 
 from __future__ import annotations
 
@@ -288,9 +289,9 @@ def loop(
     stop: threading.Event,
     health: Health,
 ) -> None:
-    """Poll and prepare batch N+1 while batch N settles; then wait for N and hand N+1 over. A
-    batch prepared while a transaction was abandoned, or when stop is set, is dropped
-    uncommitted (redelivered)."""
+    """Poll and prepare batch N+1 and take its free Redis locks while batch N settles; then wait
+    for N and hand N+1 over. A batch prepared while a transaction was abandoned, or when stop is
+    set, is dropped uncommitted (redelivered), its locks released."""
     while not stop.is_set():
         now = now_ms()
         channel.resume_due(now)
@@ -301,8 +302,24 @@ def loop(
         prepared = prepare(app, channel, deliveries) if deliveries else None
         if prepared is not None:
             fault_hook("after_prepare")
+            prepared = app.handler.reserve(prepared)
+        hand_over(app, settling, prepared, stop)
+
+
+def hand_over(
+    app: CreditApp, settling: Settling, prepared: Prepared | None, stop: threading.Event
+) -> None:
+    """Wait for the batch in flight, then hand `prepared` over to be settled; or, if a
+    transaction was abandoned meanwhile or stop is set, drop it: the locks it took ahead are
+    given back at once (not left to their lease), its records come again."""
+    handed = False
+    try:
         if settling.settled() and prepared is not None and not stop.is_set():
             settling.hand_over(prepared)
+            handed = True
+    finally:
+        if prepared is not None and not handed:
+            app.handler.drop(prepared)
 
 
 def main(

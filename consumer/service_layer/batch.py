@@ -4,6 +4,7 @@ the hand-offs and commits the offsets in one Kafka transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from consumer.domain.records import (
 from consumer.domain.retry_policy import DeadLetter, RetryPolicy
 from consumer.service_layer.confirm import Confirmer
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_item
+from consumer.service_layer.ports import Reservation
 from consumer.service_layer.settle import Settler
 from consumer.service_layer.sweep_claims import confirmed_claim
 from kernel.provider_verify import ProviderVerifier
@@ -87,11 +89,13 @@ class _Unconfirmed(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A batch after `BatchHandler.prepare`: its records and what each decoded to."""
+    """A batch after `BatchHandler.prepare`: its records and what each decoded to; after
+    `BatchHandler.reserve`, also the locks it took ahead."""
 
     deliveries: tuple[Delivery, ...]
     decoded: list[CreditItem | ConsumerError]
     now_ms: int
+    reserved: Reservation | None = None
 
 
 @dataclass
@@ -115,13 +119,31 @@ class BatchHandler:
         redelivered): nothing here needs undoing."""
         return Prepared(tuple(deliveries), [self.decode(d) for d in deliveries], now_ms)
 
+    def reserve(self, prepared: Prepared) -> Prepared:
+        """The batch's Redis locks taken ahead (`Settler.reserve`: what is free now), while the
+        batch before it settles; the batch is then settled (which adopts them) or dropped
+        (`drop`: released)."""
+        items = [item for item in prepared.decoded if isinstance(item, CreditItem)]
+        return dataclasses.replace(prepared, reserved=self.settler.reserve(items))
+
+    def drop(self, prepared: Prepared) -> None:
+        """A prepared batch that will not be settled: the locks it took ahead, given back."""
+        if prepared.reserved is not None:
+            self.settler.release(prepared.reserved)
+
     def settle(self, prepared: Prepared) -> list[Result]:
         """The I/O step: provider confirmations, the Redis locks and the database transaction,
         then one result per record, in order."""
+        try:
+            return self._settle(prepared)
+        finally:
+            self.drop(prepared)  # nothing left once the settler adopted them
+
+    def _settle(self, prepared: Prepared) -> list[Result]:
         deliveries, now_ms = prepared.deliveries, prepared.now_ms
         decoded = self._confirmed(prepared.decoded)
         items = [item for item in decoded if isinstance(item, CreditItem)]
-        settled = iter(self.settler.settle(items))
+        settled = iter(self.settler.settle(items, prepared.reserved))
         results: list[Result] = []
         for delivery, item in zip(deliveries, decoded, strict=True):
             if isinstance(item, CreditItem):

@@ -89,10 +89,29 @@ class Held:
     degraded: bool = False
 
 
+@dataclass
+class Reservation:
+    """Locks a batch took ahead of its settle (`Locks.reserve`), while the batch before it was
+    still settling: the references taken, under one owner token. The batch's `holding` block
+    adopts them (and takes the rest); `release` gives them back if the batch is dropped. Once
+    adopted or released it is empty, so releasing it again does nothing."""
+
+    references: set[str] = field(default_factory=set)
+    token: str = ""
+
+
 class Locks(Protocol):
     """Cuts contention on references across workers; correctness stays with PostgreSQL."""
 
-    def holding(self, references: Iterable[str]) -> AbstractContextManager[Held]: ...
+    def holding(
+        self, references: Iterable[str], reserved: Reservation | None = None
+    ) -> AbstractContextManager[Held]: ...
+
+    def reserve(self, references: Iterable[str]) -> Reservation:
+        """Take what is free now, without waiting for anything held (the batch in flight's,
+        another worker's): `holding` takes those later."""
+
+    def release(self, reserved: Reservation) -> None: ...
 
 
 class Ledger(Protocol):

@@ -9,7 +9,7 @@ transaction fails as a whole, each event gets its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -23,7 +23,7 @@ from tenacity import (
 from consumer.domain.errors import ConsumerError, LockTimeout
 from consumer.domain.failures import retry_in_process
 from consumer.service_layer.credit import CreditItem, CreditOutcome, credit_batch
-from consumer.service_layer.ports import Locks, UnitOfWork
+from consumer.service_layer.ports import Locks, Reservation, UnitOfWork
 
 log = structlog.get_logger("payhooks.consumer")
 
@@ -39,8 +39,29 @@ class Settler:
     attempts: int = 3
     wait_max_seconds: float = 0.5
 
-    def settle(self, items: Sequence[CreditItem]) -> list[CreditOutcome]:
-        """One outcome per item, in order."""
+    def reserve(self, items: Sequence[CreditItem]) -> Reservation:
+        """The items' locks taken ahead (`Locks.reserve`): while the batch before settles, so
+        the settle's own lock round trip is usually none. Settle the items with it, or
+        `release` it."""
+        return self.locks.reserve(_lock_references(items))
+
+    def release(self, reserved: Reservation) -> None:
+        self.locks.release(reserved)
+
+    def settle(
+        self, items: Sequence[CreditItem], reserved: Reservation | None = None
+    ) -> list[CreditOutcome]:
+        """One outcome per item, in order. `reserved`'s locks are adopted by the first round
+        (and given back whatever happens)."""
+        try:
+            return self._settle(items, reserved)
+        finally:
+            if reserved is not None:
+                self.locks.release(reserved)  # nothing left if a round adopted it
+
+    def _settle(
+        self, items: Sequence[CreditItem], reserved: Reservation | None
+    ) -> list[CreditOutcome]:
         results: dict[int, CreditOutcome] = {}
         pending = list(range(len(items)))
         retrying = Retrying(
@@ -54,7 +75,7 @@ class Settler:
         try:
             for attempt in retrying:
                 with attempt:
-                    round_results = self._round([items[i] for i in pending])
+                    round_results = self._round([items[i] for i in pending], reserved)
                     results.update(zip(pending, round_results, strict=True))
                     pending = [i for i in pending if _retry_now(results[i])]
                     if pending:
@@ -63,9 +84,8 @@ class Settler:
             pass  # the remaining transient failures go to a retry topic
         return [results[i] for i in range(len(items))]
 
-    def _round(self, items: list[CreditItem]) -> list[CreditOutcome]:
-        references = (i.event.reference for i in items if i.event.is_successful_payment)
-        with self.locks.holding(references) as held:
+    def _round(self, items: list[CreditItem], reserved: Reservation | None) -> list[CreditOutcome]:
+        with self.locks.holding(_lock_references(items), reserved) as held:
             lockable = [i for i in items if i.event.reference not in held.timed_out]
             settled = iter(self._credit(lockable))
             return [
@@ -97,6 +117,11 @@ class Settler:
                 error=str(exc),
             )
             return [outcome for item in items for outcome in self._credit([item])]
+
+
+def _lock_references(items: Sequence[CreditItem]) -> Iterator[str]:
+    """What a batch locks: the references of its successful payments (the credits)."""
+    return (i.event.reference for i in items if i.event.is_successful_payment)
 
 
 def _failed(item: CreditItem, error: BaseException) -> CreditOutcome:

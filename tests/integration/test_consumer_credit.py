@@ -205,6 +205,65 @@ def test_the_lock_is_released_when_the_work_fails(
     assert redis_conn.get(locks.key("r7")) is None
 
 
+def test_a_reservation_takes_the_free_locks_ahead_and_the_batch_adopts_them(
+    settings: Settings, redis_conn: redis.Redis[bytes]
+) -> None:
+    # Given the next batch's locks taken ahead, while another batch holds one of its references
+    locks = locks_for(settings)
+    in_flight = redis_conn.lock(locks.key("ra2"), timeout=60)
+    assert in_flight.acquire(blocking=False)
+    reserved = locks.reserve(["ra1", "ra2", "ra3"])
+    # Then the free ones are ours already, the busy one is left alone (never waited for)
+    assert reserved.references == {"ra1", "ra3"}
+    assert redis_conn.get(locks.key("ra1")) == reserved.token.encode()
+    assert redis_conn.get(locks.key("ra2")) == in_flight.local.token
+    # When the batch in flight releases its lock and the next batch settles
+    in_flight.release()
+    with locks.holding(["ra1", "ra2", "ra3"], reserved) as held:
+        # Then it holds all three: the reserved two still, the busy one taken now
+        assert not held.timed_out
+        assert all(redis_conn.get(locks.key(r)) for r in ("ra1", "ra2", "ra3"))
+        assert reserved.references == set()  # adopted: nothing left to give back
+    # And every one is released at the end
+    assert not any(redis_conn.get(locks.key(r)) for r in ("ra1", "ra2", "ra3"))
+
+
+def test_a_dropped_batch_gives_its_reserved_locks_back_at_once(
+    settings: Settings, redis_conn: redis.Redis[bytes]
+) -> None:
+    # Given a batch's locks taken ahead
+    locks = locks_for(settings)
+    reserved = locks.reserve(["rd1", "rd2"])
+    assert redis_conn.get(locks.key("rd1"))
+    # When the batch is dropped (never settled)
+    locks.release(reserved)
+    # Then the locks are free at once, not after their lease
+    assert redis_conn.get(locks.key("rd1")) is None
+    assert redis_conn.get(locks.key("rd2")) is None
+    # And releasing again, or another holder taking them meanwhile, is left alone
+    other = redis_conn.lock(locks.key("rd1"), timeout=60)
+    assert other.acquire(blocking=False)
+    locks.release(reserved)
+    assert redis_conn.get(locks.key("rd1")) == other.local.token
+
+
+def test_a_reservation_with_redis_down_takes_nothing_and_the_settle_degrades(
+    settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    # Given Redis unreachable when the next batch's locks are taken ahead
+    given_payment(session_factory, "rr1")
+    locks = locks_for(settings, url=f"redis://127.0.0.1:{free_port()}/0")
+    with capture_logs() as logs:
+        reserved = locks.reserve(["rr1"])
+        # When the batch settles with it
+        outcomes = settler(session_factory, locks).settle([item("rr1")], reserved)
+    # Then nothing was reserved, the credit went through on PostgreSQL's locks alone, once
+    assert reserved.references == set()
+    assert [o.verdict for o in outcomes] == [Verdict.APPLY]
+    assert ledger_rows(session_factory) == 1
+    assert any(e["event"] == "lock.degraded" for e in logs)
+
+
 def test_a_lock_already_held_times_out_as_a_retryable_error_and_is_left_alone(
     settings: Settings, session_factory: sessionmaker[Session], redis_conn: redis.Redis[bytes]
 ) -> None:

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from consumer.adapters.kafka_txn import Abandoned
+from consumer.adapters.redis_lock import redis_client
 from consumer.bootstrap import bootstrap
 from consumer.entrypoints import worker
 from consumer.settings import ConsumerSettings
 from kernel.settings import Settings
-from schemas.names import dlq_topic, main_topic
+from schemas.names import credit_lock_key, dlq_topic, main_topic
 from tests.e2e.test_consumer_processes import (
     assert_exactly_once,
     committed_total,
@@ -67,6 +68,15 @@ def member(settings: Settings, stop: threading.Event | None = None) -> Iterator[
         app.close()
     assert not thread.is_alive(), "the worker did not stop"
     assert not crashed, crashed
+
+
+def locks_left(settings: Settings) -> list[bytes]:
+    """The credit locks still in Redis under this test's prefix."""
+    client = redis_client(settings.redis_url)
+    try:
+        return list(client.scan_iter(match=credit_lock_key(settings.topic_prefix, "*")))
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -147,6 +157,8 @@ def test_an_abandoned_transaction_drops_the_prepared_next_batch_and_skips_nothin
     assert sorted(m.key() for m in dead) == sorted(key for key, _ in poison)
     events = [entry["event"] for entry in logs]
     assert "kafka.recovered" in events  # the producer recovered, then the rewind
+    # And the dropped batch's locks, taken ahead, were given back (not left to their lease)
+    assert locks_left(settings) == []
 
 
 def test_a_stop_while_a_batch_settles_commits_it_and_drops_the_prepared_one(
@@ -182,6 +194,8 @@ def test_a_stop_while_a_batch_settles_commits_it_and_drops_the_prepared_one(
     assert credited_in_flight[0] > 0
     assert ledger_rows(session_factory) == credited_in_flight[0]
     assert committed_total(settings, main) == credited_in_flight[0]
+    # And the prepared one's locks, taken ahead while the first settled, were given back
+    assert locks_left(settings) == []
     # And a restarted member credits the rest, exactly once
     hook(worker._no_fault)
     with member(tuned(settings, "restarted", 5)):

@@ -216,3 +216,36 @@ def test_a_retried_record_keeps_counting_its_attempts() -> None:
     assert result.handoff is not None
     assert result.handoff.topic == f"{PREFIX}.webhooks.retry.2"
     assert headers_of(result)[h.NOT_BEFORE] == str(NOW_MS + 30_000)
+
+
+def test_a_batch_settled_with_its_locks_taken_ahead_adopts_them_and_gives_nothing_back() -> None:
+    # Given a batch prepared and its locks taken ahead (while the batch before settled)
+    ledger = FakeLedger()
+    ledger.add_payment("ref-a", 500_000)
+    locks = FakeLocks()
+    batch = handler(ledger, locks=locks)
+    prepared = batch.reserve(batch.prepare([delivery(paystack_envelope_bytes("ref-a"))], NOW_MS))
+    assert locks.reserved == [["ref-a"]]
+    # When it settles
+    (result,) = batch.settle(prepared)
+    # Then it is credited under the adopted locks, and nothing is given back unadopted
+    assert result.outcome == "applied"
+    assert locks.held == [["ref-a"]]
+    assert locks.released == []
+
+
+def test_a_dropped_batch_gives_back_the_locks_it_took_ahead() -> None:
+    # Given a batch prepared and its locks taken ahead
+    ledger = FakeLedger()
+    ledger.add_payment("ref-b", 500_000)
+    locks = FakeLocks()
+    batch = handler(ledger, locks=locks)
+    prepared = batch.reserve(batch.prepare([delivery(paystack_envelope_bytes("ref-b"))], NOW_MS))
+    # When it is dropped instead of settled (an abandoned transaction before it, a stop)
+    batch.drop(prepared)
+    # Then its locks are given back, nothing was held or credited, and a second drop is a no-op
+    assert locks.released == [["ref-b"]]
+    assert locks.held == []
+    assert ledger.credits == []
+    batch.drop(prepared)
+    assert locks.released == [["ref-b"]]

@@ -1,7 +1,8 @@
 """Where each consumer member's drain time goes, from its own Prometheus metrics (scraped at the
 clock's start and end): the share of the drain it spent settling batches in PostgreSQL
-(`payhooks_consumer_credit_seconds`: locks, credits, commit; decode is prepared beforehand on
-the polling thread, overlapping the previous batch's settle) and its mean batch size. The rest of
+(`payhooks_consumer_credit_seconds`: locks, credits, commit; decode and the free locks are
+taken beforehand on the polling thread, overlapping the previous batch's settle) and its mean
+batch size. The rest of
 its time is the Kafka transaction and the log lines (on the settle thread), or waiting for the
 next prepared batch."""
 

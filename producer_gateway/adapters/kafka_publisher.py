@@ -46,20 +46,6 @@ POLL_INTERVAL_SECONDS = 0.001  # while reports are awaited: ≤ 1 ms added to a 
 IDLE_POLL_SECONDS = 1.0  # nothing awaited: librdkafka's log and error callbacks still served
 
 
-def _on_delivery(future: asyncio.Future[None], error: KafkaError | None, _: Message) -> None:
-    """A delivery report: served by `poll` on the future's loop, or by `close()`'s flush,
-    which may run on another thread (then handed to the loop)."""
-    loop = future.get_loop()
-    try:
-        on_loop = asyncio.get_running_loop() is loop
-    except RuntimeError:
-        on_loop = False
-    if on_loop:
-        _settle(future, error)
-    elif not loop.is_closed():
-        loop.call_soon_threadsafe(_settle, future, error)
-
-
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
     if future.done():  # its request was cancelled meanwhile (shutdown)
         return
@@ -76,11 +62,28 @@ class KafkaPublisher:
         self._awaited = 0  # requests awaiting their delivery report
         self._poller: asyncio.TimerHandle | None = None  # the next poll
         self._poller_loop: asyncio.AbstractEventLoop | None = None  # the loop it runs on
+        self._polling: asyncio.AbstractEventLoop | None = None  # the loop `_serve` polls on
+
+    def _on_delivery(
+        self, future: asyncio.Future[None], error: KafkaError | None, _: Message
+    ) -> None:
+        """A delivery report: served by `_serve`'s poll on the future's loop (settled right
+        here; known without `get_running_loop()`, which in Python 3.11 makes a `getpid` system
+        call), or by `close()`'s flush, which may run on another thread (handed to the loop)."""
+        loop = future.get_loop()
+        if loop is self._polling:
+            _settle(future, error)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_settle, future, error)
 
     def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve the reports that arrived (their callbacks settle the futures right here, on
         the loop), then poll again: soon while any are awaited, else once a second."""
-        self._producer.poll(0)
+        self._polling = loop
+        try:
+            self._producer.poll(0)
+        finally:
+            self._polling = None
         delay = POLL_INTERVAL_SECONDS if self._awaited else IDLE_POLL_SECONDS
         self._poller = loop.call_later(delay, self._serve, loop)
 
@@ -112,7 +115,7 @@ class KafkaPublisher:
                 value=value,
                 key=key.encode(),
                 headers=headers,
-                on_delivery=partial(_on_delivery, future),
+                on_delivery=partial(self._on_delivery, future),
             )
         except (BufferError, KafkaException) as exc:
             raise PublishFailed(f"Kafka cannot take the event now: {exc}") from exc

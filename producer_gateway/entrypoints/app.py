@@ -188,7 +188,7 @@ async def _publish(gateway: Gateway, record: Record, kind: str, fields: dict[str
     started = time.perf_counter()
     try:
         await gateway.publisher.publish(
-            record.topic, key=record.key, value=record.value, headers=record.headers or None
+            record.topic, key=record.key, value=record.value, headers=record.headers
         )
     except PublishFailed as exc:
         log.warning("webhook.unavailable", detail=str(exc), topic=record.topic, **fields)

@@ -31,7 +31,11 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
         "acks": "all",
         # 5 ms, not 2: under load more webhooks share a produce request per partition, which
         # cut the gateway's CPU per accepted webhook by ~10 % and its p50 too (payhooks bench,
-        # README "Benchmarks"); an idle gateway's 202 waits at most these 5 ms longer.
+        # README "Benchmarks"); an idle gateway's 202 waits at most these 5 ms longer. Not 10
+        # either: librdkafka sends one produce request per partition (12, keyed by reference),
+        # ~4 webhooks each at 6,000/s, ~60-70 µs of its broker thread per request; 10 ms
+        # doubles that batch (-20 µs per webhook) but at 64 connections the 5 ms more of wait
+        # cost more rate than the CPU saved (seventh round, README "Benchmarks").
         "linger.ms": 5,
         # lz4 vs none: the same CPU per webhook within noise (A/B, README "Benchmarks"); lz4
         # keeps the records small on the wire and on the broker's disk.
@@ -42,7 +46,9 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
     }
 
 
-POLL_INTERVAL_SECONDS = 0.001  # while reports are awaited: ≤ 1 ms added to a 202
+# While reports are awaited: ≤ 1 ms added to a 202. Not less: uvloop's timers are whole
+# milliseconds (libuv); a `call_later` under 0.5 ms is a plain `call_soon` Handle (no `when()`).
+POLL_INTERVAL_SECONDS = 0.001
 IDLE_POLL_SECONDS = 1.0  # nothing awaited: librdkafka's log and error callbacks still served
 
 

@@ -46,16 +46,25 @@ for i, key in ipairs(KEYS) do
 end
 return busy
 """
-# DEL every key that still holds our token (redis-py's Lock.release check, for many keys);
-# returns the places of the keys whose token is no longer ours (lease ran out): usually none.
+# DEL every key that still holds our token (redis-py's Lock.release check, for many keys): MGET
+# reads the keys and DEL removes ours, each per slice of up to 1,000 keys (unpack's stack bound),
+# instead of a GET and a DEL per key: each redis.call has a fixed cost, so a batch of 1,000 costs
+# 2 calls instead of 2,000. Atomic like any script: nothing changes between the read and the
+# DEL. Returns the places of the keys whose token is no longer ours (lease ran out): usually none.
 _RELEASE = """
-local lost = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    redis.call('DEL', key)
-  else
-    lost[#lost + 1] = i
+local ours, lost = {}, {}
+for first = 1, #KEYS, 1000 do
+  local values = redis.call('MGET', unpack(KEYS, first, math.min(first + 999, #KEYS)))
+  for j, value in ipairs(values) do
+    if value == ARGV[1] then
+      ours[#ours + 1] = KEYS[first + j - 1]
+    else
+      lost[#lost + 1] = first + j - 1
+    end
   end
+end
+for first = 1, #ours, 1000 do
+  redis.call('DEL', unpack(ours, first, math.min(first + 999, #ours)))
 end
 return lost
 """

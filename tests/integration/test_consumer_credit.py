@@ -228,6 +228,23 @@ def test_a_reservation_takes_the_free_locks_ahead_and_the_batch_adopts_them(
     assert not any(redis_conn.get(locks.key(r)) for r in ("ra1", "ra2", "ra3"))
 
 
+def test_a_release_of_more_keys_than_one_slice_frees_ours_and_leaves_a_taken_over_one_alone(
+    settings: Settings, redis_conn: redis.Redis[bytes]
+) -> None:
+    # Given a holder of 2,500 references (the release script reads and deletes per 1,000 keys)
+    locks = locks_for(settings)
+    references = [f"rs{n}" for n in range(2_500)]
+    with capture_logs() as logs, locks.holding(references):
+        # When one key's lease ran out and another worker took it over (in the last slice: sorted)
+        redis_conn.set(locks.key("rs999"), b"someone-else")
+    # Then every key of ours is gone, the other worker's is left alone and reported
+    left = list(redis_conn.scan_iter(match=locks.key("rs*"), count=5_000))
+    assert left == [locks.key("rs999").encode()]
+    assert redis_conn.get(locks.key("rs999")) == b"someone-else"
+    expired = [e["key"] for e in logs if e["event"] == "lock.lease_expired"]
+    assert expired == [locks.key("rs999")]
+
+
 def test_a_dropped_batch_gives_its_reserved_locks_back_at_once(
     settings: Settings, redis_conn: redis.Redis[bytes]
 ) -> None:

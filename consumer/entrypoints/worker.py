@@ -303,10 +303,10 @@ def loop(
         if prepared is not None:
             fault_hook("after_prepare")
             prepared = app.handler.reserve(prepared)
-        hand_over(app, settling, prepared, stop)
+        hand_over_or_drop(app, settling, prepared, stop)
 
 
-def hand_over(
+def hand_over_or_drop(
     app: CreditApp, settling: Settling, prepared: Prepared | None, stop: threading.Event
 ) -> None:
     """Wait for the batch in flight, then hand `prepared` over to be settled; or, if a

@@ -250,12 +250,13 @@ class Sweeper:
     expire_after: float
     batch_size: int = 500
     prune: Callable[[], int] | None = None  # housekeeping after each pass; the rows deleted
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # what "now" is for a pass
 
     def sweep_once(self) -> Counter[str]:
         """One pass; the count of each outcome."""
         counts: Counter[str] = Counter()
         claims: dict[int, WebhookEnvelope] = {}  # by payment id
-        now = datetime.now(UTC)
+        now = self.clock()
         for payment in self.ledger.stale(self.older_than, self.batch_size):
             outcome, claim = self._one(payment, now)
             counts[outcome.value] += 1

@@ -85,7 +85,9 @@ def test_one_pass_claims_the_paid_fails_the_dead_and_leaves_the_rest() -> None:
         published.extend(claims)
 
     claimed_before = SWEPT.labels("claimed")._value.get()
-    counts = Sweeper(ledger, verifier, publish, older_than=0, expire_after=DAY).sweep_once()
+    counts = Sweeper(
+        ledger, verifier, publish, older_than=0, expire_after=DAY, clock=lambda: NOW
+    ).sweep_once()
     assert counts == {"claimed": 1, "failed": 1, "waiting": 1, "unreachable": 1}
     assert [e.reference for e in published] == ["paid"]
     assert published[0].event_type == SWEEP_EVENT_TYPE
@@ -99,7 +101,9 @@ def test_every_sweep_of_a_payment_publishes_the_same_event_id() -> None:
     verifier = ScriptedVerifier({"paid": answer(ConfirmedStatus.SUCCEEDED)})
     published: list[WebhookEnvelope] = []
     for _ in range(2):
-        Sweeper(ledger, verifier, published.extend, older_than=0, expire_after=DAY).sweep_once()
+        Sweeper(
+            ledger, verifier, published.extend, older_than=0, expire_after=DAY, clock=lambda: NOW
+        ).sweep_once()
     assert len({e.event_id for e in published}) == 1
 
 
@@ -110,7 +114,7 @@ def test_a_paid_payment_claimed_within_its_back_off_is_not_published() -> None:
     published: list[WebhookEnvelope] = []
     # When a pass finds it paid
     counts = Sweeper(
-        ledger, verifier, published.extend, older_than=0, expire_after=DAY
+        ledger, verifier, published.extend, older_than=0, expire_after=DAY, clock=lambda: NOW
     ).sweep_once()
     # Then it asked to claim it, was refused, and published nothing
     assert counts == {"backing_off": 1}

@@ -114,10 +114,12 @@ class FakeLedger:
     def _update(self, reference: str, **changes: Any) -> None:
         self.payments[reference] = self.payments[reference]._replace(**changes)
 
-    def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
+    def settle_wallets(self, deltas: dict[int, int], *, below_zero_wanted: bool) -> set[int]:
         self.calls.append("settle_wallets")
         for wallet_id, delta in deltas.items():
             self.staged.append(partial(self._add, wallet_id, delta))
+        if not below_zero_wanted:
+            return set()
         return {w for w, d in deltas.items() if self.balances.get(w, 0) + d < 0}
 
     def _add(self, wallet_id: int, delta: int) -> None:

@@ -1,6 +1,8 @@
 """SQL for the credit and its reversals: rows locked in a fixed order (payments, then processed
-events, then wallets last), typed SQLAlchemy 2.x for the row locks, fixed array-parameter
-statements for the batch writes."""
+events, then wallets last), fixed array-parameter statements for the batch's locks and writes,
+sent through the transaction's `StatementChain` (a batch of credits is two round trips: BEGIN
+with the payments' lock, then every write with the COMMIT), typed SQLAlchemy 2.x for the rarer
+reversal rows."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Connection,
     String,
     column,
     func,
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from consumer.adapters.chained_sql import StatementChain
 from consumer.service_layer.ports import (
     ConsumedRow,
     EventRecord,
@@ -32,9 +34,8 @@ from consumer.service_layer.ports import (
 from kernel.db.tables import LedgerReversal, Payment
 
 # The batch statements take one array per column (`unnest`), so each is one fixed text: no
-# per-batch SQL compilation, whatever the batch size. Statements that always go together are
-# sent as one text (psycopg2 sends them in one round trip; PostgreSQL runs them in order, so the
-# lock order stays as written), which matters at light load, where a batch is one or two credits.
+# per-batch SQL compilation, whatever the batch size. Statements that always go together are one
+# text; PostgreSQL runs a round trip's statements in order, so the lock order stays as written.
 _ADD_CREDITS = text(
     """
     INSERT INTO ledger_transactions (reference, payment_id, wallet_id, amount, currency, event_id,
@@ -101,15 +102,18 @@ _RECORD_CONSUMED = text(
     """
 )
 
-# What one batch of credits runs, in this order, each statement one round trip (between BEGIN and
-# COMMIT): the batched-SQL floor of `payhooks bench` runs these very texts under pgbench
-# (devtools/payhooks_devtools/bench/batch_floor.py).
-CREDIT_BATCH_STATEMENTS = (
-    ("lock_payments", _LOCK_PAYMENTS),
-    ("add_credits", _ADD_CREDITS),
-    ("record_events", _RECORD_EVENTS),
-    ("record_consumed", _RECORD_CONSUMED),
-    ("settle_wallets", _SETTLE_WALLETS),
+# What one batch of credits sends, round trip by round trip (the chain adds BEGIN to the first
+# and COMMIT to the last): the payments locked, then every write. The batched-SQL floor of
+# `payhooks bench` runs these very texts under pgbench (devtools/payhooks_devtools/bench/
+# batch_floor.py); tests/integration/test_consumer_round_trips.py checks the consumer sends them.
+CREDIT_BATCH_ROUND_TRIPS = (
+    (("lock_payments", _LOCK_PAYMENTS),),
+    (
+        ("add_credits", _ADD_CREDITS),
+        ("record_events", _RECORD_EVENTS),
+        ("record_consumed", _RECORD_CONSUMED),
+        ("settle_wallets", _SETTLE_WALLETS),
+    ),
 )
 
 
@@ -146,8 +150,12 @@ def int_array(values: Iterable[int]) -> str:
 
 
 class LedgerRepository:
-    def __init__(self, session: Session) -> None:
+    """The ledger's rows in one transaction: `chain` carries its statements (and its BEGIN and
+    COMMIT), `session` the ORM statements of the rarer paths, each after what the chain holds."""
+
+    def __init__(self, session: Session, chain: StatementChain) -> None:
         self.session = session
+        self._chain = chain
 
     def lock_payments_by(self, keys: Iterable[PaymentKey]) -> dict[PaymentKey, LockedPayment]:
         """Lock the payments the keys name (by reference or provider txn id), in id order; each
@@ -165,13 +173,9 @@ class LedgerRepository:
                 "providers": text_array(provider for provider, _ in txns),
                 "txn_ids": text_array(txn_id for _, txn_id in txns),
             }
-            rows = self._connection().execute(_LOCK_PAYMENTS_OR_TXNS, params).all()
+            rows = self._chain.query(_LOCK_PAYMENTS_OR_TXNS, params)
         else:
-            rows = (
-                self._connection()
-                .execute(_LOCK_PAYMENTS, {"references": text_array(references)})
-                .all()
-            )
+            rows = self._chain.query(_LOCK_PAYMENTS, {"references": text_array(references)})
         found: dict[PaymentKey, LockedPayment] = {}
         by_txn: dict[tuple[str, str], list[LockedPayment]] = {}
         for row in rows:
@@ -184,20 +188,26 @@ class LedgerRepository:
                 found[PaymentKey("", provider, txn_id)] = matches[0]
         return {key: found[key] for key in wanted if key in found}
 
-    def _connection(self) -> Connection:
-        """The transaction's connection: Core execution, without the ORM's per-statement work."""
-        return self.session.connection()
+    def _orm(self) -> Session:
+        """The session, for a statement the chain does not carry: what the chain holds is sent
+        first, so the transaction's statements run in the order they were written."""
+        self._chain.flush()
+        return self.session
 
     def applied_reversals(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (provider, reversal id) already have their ledger row."""
         wanted = sorted(set(keys))
         if not wanted:
             return set()
-        rows = self.session.execute(
-            select(LedgerReversal.provider, LedgerReversal.reversal_id).where(
-                tuple_(LedgerReversal.provider, LedgerReversal.reversal_id).in_(wanted)
+        rows = (
+            self._orm()
+            .execute(
+                select(LedgerReversal.provider, LedgerReversal.reversal_id).where(
+                    tuple_(LedgerReversal.provider, LedgerReversal.reversal_id).in_(wanted)
+                )
             )
-        ).all()
+            .all()
+        )
         return {(row.provider, row.reversal_id) for row in rows}
 
     def add_credits(
@@ -205,8 +215,9 @@ class LedgerRepository:
         credits: Sequence[tuple[LockedPayment, str]],
         sources: Sequence[tuple[str, str | None]] = (),
     ) -> None:
-        """Credit many locked payments in one round trip, not two statements per payment: the
-        ledger rows, and the payments marked completed. The wallets' totals are `settle_wallets`.
+        """Credit many locked payments with one text, not two statements per payment: the
+        ledger rows, and the payments marked completed (sent with the next round trip). The
+        wallets' totals are `settle_wallets`.
         `sources[i]` is the (provider, provider transaction id) of the event crediting
         `credits[i]`: the database refuses a ledger row whose provider is not the payment's
         (provider binding, docs/security.md). The same UPDATE remembers the provider's id of the
@@ -218,7 +229,7 @@ class LedgerRepository:
         payments, event_ids = _columns(credits, 2)
         ids, _, wallet_ids, amounts, currencies, *_ = _columns(payments, len(LockedPayment._fields))
         providers, txn_ids = _columns(paid_by, 2)
-        self._connection().execute(
+        self._chain.send(
             _ADD_CREDITS,
             {
                 "references": text_array([p.reference for p in payments]),
@@ -232,22 +243,21 @@ class LedgerRepository:
             },
         )
 
-    def settle_wallets(self, deltas: dict[int, int]) -> set[int]:
+    def settle_wallets(self, deltas: dict[int, int], *, below_zero_wanted: bool) -> set[int]:
         """Add each wallet's delta (credits minus reversals): the wallets locked in id order,
-        then updated; returns the wallets left below zero. The last thing a credit transaction
-        does before its commit: the wallet rows are the ones every consumer process contends
-        for, so they are held for as short a time as possible."""
+        then updated. The last thing a credit transaction does before its commit: the wallet
+        rows are the ones every consumer process contends for, so they are held for as short a
+        time as possible. With `below_zero_wanted` the wallets left below zero are returned (a
+        round trip of its own); without, the update goes with the commit and nothing is
+        returned."""
         ids = sorted(wallet for wallet, delta in deltas.items() if delta)
         if not ids:
             return set()
-        rows = (
-            self._connection()
-            .execute(
-                _SETTLE_WALLETS,
-                {"ids": int_array(ids), "deltas": int_array(deltas[i] for i in ids)},
-            )
-            .all()
-        )
+        params = {"ids": int_array(ids), "deltas": int_array(deltas[i] for i in ids)}
+        if not below_zero_wanted:
+            self._chain.send(_SETTLE_WALLETS, params)
+            return set()
+        rows = self._chain.query(_SETTLE_WALLETS, params)
         return {row.id for row in rows if row.balance < 0}
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None:
@@ -256,7 +266,8 @@ class LedgerRepository:
         The wallets' debits are `settle_wallets`."""
         if not rows:
             return
-        self.session.execute(
+        session = self._orm()
+        session.execute(
             insert(LedgerReversal),
             [
                 {
@@ -278,7 +289,7 @@ class LedgerRepository:
         states = values(column("id", BigInteger), column("state", String), name="states").data(
             sorted(final_state.items())
         )
-        self.session.execute(
+        session.execute(
             update(Payment)
             .where(Payment.id == states.c.id)
             .values(state=states.c.state, updated_at=func.now())
@@ -286,7 +297,7 @@ class LedgerRepository:
         )
 
     def flag_payment(self, payment_id: int, reason: str) -> None:
-        self.session.execute(
+        self._orm().execute(
             update(Payment).where(Payment.id == payment_id).values(flag_reason=reason)
         )
 
@@ -299,7 +310,7 @@ class LedgerRepository:
         topics, partitions, offsets, event_ids, references, outcomes = _columns(
             [unique[key] for key in sorted(unique)], 6
         )
-        self._connection().execute(
+        self._chain.send(
             _RECORD_CONSUMED,
             {
                 "topics": text_array(topics),
@@ -319,7 +330,7 @@ class LedgerRepository:
         event_ids, providers, event_types, references, outcomes, details = _columns(
             [unique[key] for key in sorted(unique)], 6
         )
-        self._connection().execute(
+        self._chain.send(
             _RECORD_EVENTS,
             {
                 "event_ids": text_array(event_ids),

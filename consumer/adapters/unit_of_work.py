@@ -1,6 +1,8 @@
 """A unit of work over one PostgreSQL transaction that rolls back unless committed.
 
-It is also where driver errors become ours: a lost or refused connection, a deadlock or a
+The transaction's statements go through a `StatementChain`: `BEGIN` with the first round trip,
+`COMMIT` with the last, the writes in between sent together (chained_sql.py says why). It is
+also where driver errors become ours: a lost or refused connection, a deadlock or a
 serialization failure is `DependencyUnavailable` (transient), raised from the driver's error.
 """
 
@@ -11,8 +13,13 @@ from types import TracebackType
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from consumer.adapters.chained_sql import StatementChain
 from consumer.adapters.repository import LedgerRepository
 from consumer.domain.errors import DependencyUnavailable
+
+# psycopg2 then adds no BEGIN of its own: the chain sends it (the pool restores the default
+# when the connection comes back).
+_CHAINED = {"isolation_level": "AUTOCOMMIT"}
 
 
 def is_transient_db_error(error: BaseException) -> bool:
@@ -29,7 +36,15 @@ class SqlAlchemyUnitOfWork:
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         self._session = self._session_factory()
-        self.ledger = LedgerRepository(self._session)
+        try:
+            self._chain = StatementChain(self._session.connection(execution_options=_CHAINED))
+        except BaseException as exc:
+            self._session.close()
+            transient = _as_ours(exc)
+            if transient is None:
+                raise
+            raise transient from exc
+        self.ledger = LedgerRepository(self._session, self._chain)
         return self
 
     def __exit__(
@@ -39,6 +54,7 @@ class SqlAlchemyUnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         try:
+            self._chain.close()
             self._session.rollback()
         except (OperationalError, InterfaceError):
             if exc is None:
@@ -46,12 +62,19 @@ class SqlAlchemyUnitOfWork:
             # The original error says more than the failed rollback on a dead connection.
         finally:
             self._session.close()
-        if exc is not None and is_transient_db_error(exc):
-            cause = exc.__cause__ or exc
-            first_line = (str(cause).strip().splitlines() or [""])[0]
-            raise DependencyUnavailable(
-                f"PostgreSQL: {type(cause).__name__}: {first_line}"
-            ) from exc
+        transient = None if exc is None else _as_ours(exc)
+        if transient is not None:
+            raise transient from exc
 
     def commit(self) -> None:
+        self._chain.commit()
         self._session.commit()
+
+
+def _as_ours(error: BaseException) -> DependencyUnavailable | None:
+    """A transient driver error as ours; None for anything else."""
+    if not is_transient_db_error(error):
+        return None
+    cause = error.__cause__ or error
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return DependencyUnavailable(f"PostgreSQL: {type(cause).__name__}: {first_line}")

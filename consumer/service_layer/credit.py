@@ -230,8 +230,13 @@ def credit_batch(uow: UnitOfWork, items: Sequence[CreditItem]) -> list[CreditOut
         outcomes = _decide_all(items, found, ledger)
         settled = list(zip(items, outcomes, found, strict=True))
         _write(uow, settled, ledger)
-        # Last: the wallet rows are held from here to the commit, and only that long.
-        negative = uow.ledger.settle_wallets(_wallet_deltas(settled))
+        # Last: the wallet rows are held from here to the commit, and only that long. Only a
+        # reversal's outcome says whether its wallet went below zero: a batch without one
+        # sends its wallets' update with the commit.
+        negative = uow.ledger.settle_wallets(
+            _wallet_deltas(settled),
+            below_zero_wanted=any(o.verdict is Verdict.REVERSE for o in outcomes),
+        )
         uow.commit()
     return [_finished(o, payment, negative) for _, o, payment in settled]
 

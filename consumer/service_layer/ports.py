@@ -131,7 +131,9 @@ class Ledger(Protocol):
         txn id) per credit are who paid, as the events say, and the txn id is remembered on a
         payment that has none yet."""
 
-    def settle_wallets(self, deltas: dict[int, int]) -> set[int]: ...
+    def settle_wallets(self, deltas: dict[int, int], *, below_zero_wanted: bool) -> set[int]:
+        """Add each wallet's delta, last before the commit; the wallets left below zero when
+        `below_zero_wanted` (else the empty set: the update may wait for the commit)."""
 
     def add_reversals(self, rows: Sequence[ReversalRow]) -> None: ...
 

@@ -1,7 +1,8 @@
 """The batched-SQL floor: pgbench running what one consumer's batch transaction runs, no more, no
-less — the same statement texts (`consumer.adapters.repository.CREDIT_BATCH_STATEMENTS`, read
-from the code, not copied), in the same order and round trips (a two-statement text is one
-request: pgbench's `\\;`), between BEGIN and COMMIT, on one connection, `size` credits per
+less — the same statement texts (`consumer.adapters.repository.CREDIT_BATCH_ROUND_TRIPS`, read
+from the code, not copied), in the same order and round trips (the statements of one round trip
+are one request: pgbench's `\\;`), BEGIN with the first and COMMIT with the last, as the
+consumer's `StatementChain` sends them, on one connection, `size` credits per
 transaction: lock the batch's payments, insert the ledger rows and complete the payments,
 record the processed events and the consumed records, lock and update the wallets.
 
@@ -20,7 +21,9 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from consumer.adapters.repository import CREDIT_BATCH_STATEMENTS
+from sqlalchemy import TextClause
+
+from consumer.adapters.repository import CREDIT_BATCH_ROUND_TRIPS
 from payhooks_devtools.stack.probes import pg_connect
 from schemas.providers.base import deterministic_event_id
 
@@ -62,21 +65,28 @@ _PARAMETER = re.compile(r"(?<=CAST\():(\w+)(?= AS \w+\[\]\))")
 
 
 def script() -> str:
-    """The pgbench script: batch `b` (from the sequence), then the consumer's statements."""
-    lines = ["SELECT nextval('bench_batch_seq') - 1 AS b \\gset", "BEGIN;"]
-    for name, statement in CREDIT_BATCH_STATEMENTS:
-        columns = _COLUMNS[name]
-
-        def column(match: re.Match[str], columns: dict[str, str] = columns) -> str:
-            held_in = columns[match.group(1)]
-            return f"(SELECT {held_in} FROM {TABLE} WHERE b = :b)"  # noqa: S608 - our constants
-
-        sql = _PARAMETER.sub(column, statement.text.strip())
-        if ":" in sql.replace(":b)", ""):
-            raise RuntimeError(f"{name}: a parameter the floor does not provide: {sql}")
-        lines.append(sql.replace(";\n", " \\;\n") + ";")  # one request, as psycopg2 sends it
-    lines.append("COMMIT;")
+    """The pgbench script: batch `b` (from the sequence), then the consumer's round trips, each
+    one request (its statements joined by `\\;`), BEGIN with the first, COMMIT with the last."""
+    trips = [[_floor_sql(name, sql) for name, sql in trip] for trip in CREDIT_BATCH_ROUND_TRIPS]
+    trips[0].insert(0, "BEGIN")
+    trips[-1].append("COMMIT")
+    lines = ["SELECT nextval('bench_batch_seq') - 1 AS b \\gset"]
+    lines += [" \\;\n".join(trip) + ";" for trip in trips]
     return "\n".join(lines) + "\n"
+
+
+def _floor_sql(name: str, statement: TextClause) -> str:
+    """The statement with each array read from the batch's `bench_batch` row."""
+    columns = _COLUMNS[name]
+
+    def column(match: re.Match[str]) -> str:
+        held_in = columns[match.group(1)]
+        return f"(SELECT {held_in} FROM {TABLE} WHERE b = :b)"  # noqa: S608 - our constants
+
+    sql = _PARAMETER.sub(column, statement.text.strip())
+    if ":" in sql.replace(":b)", ""):
+        raise RuntimeError(f"{name}: a parameter the floor does not provide: {sql}")
+    return sql.replace(";\n", " \\;\n")  # a two-statement text: still one request
 
 
 def prepare(database_url: str, prefix: str, count: int, size: int) -> int:

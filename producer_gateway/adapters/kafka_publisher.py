@@ -29,14 +29,16 @@ def producer_settings(timeout_seconds: float) -> dict[str, Any]:
     return {
         "enable.idempotence": True,
         "acks": "all",
-        # 5 ms, not 2: under load more webhooks share a produce request per partition, which
-        # cut the gateway's CPU per accepted webhook by ~10 % and its p50 too (payhooks bench,
-        # README "Benchmarks"); an idle gateway's 202 waits at most these 5 ms longer. Not 10
-        # either: librdkafka sends one produce request per partition (12, keyed by reference),
-        # ~4 webhooks each at 6,000/s, ~60-70 µs of its broker thread per request; 10 ms
-        # doubles that batch (-20 µs per webhook) but at 64 connections the 5 ms more of wait
-        # cost more rate than the CPU saved (seventh round, README "Benchmarks").
-        "linger.ms": 5,
+        # 1 ms. At 64 connections a webhook's 202 waits for its report, so the gateway's rate
+        # is 64 / latency until its core is full, and on the bench host since 2026-12-05 it is
+        # not (5 ms: core 0 58 % busy, p50 8 ms of which ~7 the publish): 5 -> 1 ms took the
+        # accepted rate from ~8,700 to ~15,000/s (p50 8 -> 4.2 ms, core 0 85 % busy) at no
+        # more CPU per webhook; 2 ms ~12,000/s, 0 within 2 % of 1 (eighth round, README
+        # "Benchmarks"). 1, not 0: a partition's webhooks of the same millisecond still share a
+        # produce request (librdkafka sends one per partition, ~60-70 µs of its broker thread
+        # each), which counts where the core is full (seventh round, a host whose core was
+        # full: 3 and 0 cost 6 and ~50 µs more CPU per webhook than 5).
+        "linger.ms": 1,
         # lz4 vs none: the same CPU per webhook within noise (A/B, README "Benchmarks"); lz4
         # keeps the records small on the wire and on the broker's disk.
         "compression.type": "lz4",

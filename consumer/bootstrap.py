@@ -37,6 +37,9 @@ class CreditApp:
     locks: Locks
     handler: BatchHandler
     due_policy: DuePolicy
+    # Set while no batch computes on the settle thread: none in flight, or the one in flight
+    # waits on its commit round trip (the worker prepares the next batch then, not before).
+    settle_waits: threading.Event
 
     def new_uow(self) -> UnitOfWork:
         return SqlAlchemyUnitOfWork(self.session_factory)
@@ -98,11 +101,13 @@ def bootstrap(
 ) -> CreditApp:
     engine = make_engine(settings.database_url, pre_ping=False)  # a batch retries anyway
     session_factory = make_session_factory(engine)
+    settle_waits = threading.Event()
+    settle_waits.set()
     group = group or settings.consumer_group
     verifier = verifier or HttpProviderVerifier(settings)
     locks = locks or default_locks(settings)
     settler = Settler(
-        new_uow=lambda: SqlAlchemyUnitOfWork(session_factory),
+        new_uow=lambda: SqlAlchemyUnitOfWork(session_factory, committing=settle_waits.set),
         locks=locks,
         attempts=settings.consumer_inprocess_attempts,
         wait_max_seconds=settings.consumer_inprocess_wait_max_seconds,
@@ -126,4 +131,5 @@ def bootstrap(
             confirmer=Confirmer(verifier, settings.confirmed_providers()),
         ),
         due_policy=due_policy(settings),
+        settle_waits=settle_waits,
     )

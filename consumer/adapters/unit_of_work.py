@@ -8,6 +8,7 @@ serialization failure is `DependencyUnavailable` (transient), raised from the dr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -28,11 +29,23 @@ def is_transient_db_error(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+def _nothing() -> None:
+    return None
+
+
 class SqlAlchemyUnitOfWork:
     ledger: LedgerRepository
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        committing: Callable[[], None] = _nothing,
+    ) -> None:
+        """`committing` is called as the commit's round trip goes out: the transaction's
+        longest wait (its writes and the COMMIT) starts."""
         self._session_factory = session_factory
+        self._committing = committing
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         self._session = self._session_factory()
@@ -67,6 +80,7 @@ class SqlAlchemyUnitOfWork:
             raise transient from exc
 
     def commit(self) -> None:
+        self._committing()
         self._chain.commit()
         self._session.commit()
 

@@ -133,3 +133,22 @@ def test_a_chain_left_uncommitted_is_rolled_back_on_close(engine: Engine) -> Non
         assert dbapi is not None
         assert dbapi.info.transaction_status == TRANSACTION_STATUS_IDLE
         assert autocommit.scalar(text("SELECT to_regclass('pg_temp.rt_probe')")) is None
+
+
+def test_the_committing_hook_runs_as_the_commit_round_trip_goes_out(
+    session_factory: sessionmaker[Session], sent: list[str]
+) -> None:
+    # Given a unit of work told when its commit goes out
+    given_payment(session_factory, "rt-hook")
+    sent.clear()
+    seen: list[int] = []
+    uow = UnitOfWork(session_factory, committing=lambda: seen.append(len(sent)))
+
+    # When it credits a batch
+    outcomes = credit_batch(uow, [item("rt-hook")._replace(source=("t", 0, 9))])
+
+    # Then it was told once, after the lock's round trip and before the commit's
+    assert [o.error for o in outcomes] == [None]
+    assert seen == [1]
+    assert len(sent) == 2
+    assert _normalized(sent[1]).endswith("COMMIT")

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consumer.adapters.chained_sql import StatementChain
-from consumer.adapters.repository import CREDIT_BATCH_ROUND_TRIPS
+from consumer.adapters.repository import CREDIT_BATCH_ROUND_TRIPS, text_array
 from consumer.adapters.unit_of_work import SqlAlchemyUnitOfWork as UnitOfWork
+from consumer.domain.errors import PaymentNotFound
 from consumer.service_layer.credit import credit_batch
 from consumer.service_layer.ports import PaymentKey
 from kernel.db.tables import LedgerTransaction, Payment, Wallet
@@ -152,3 +153,46 @@ def test_the_committing_hook_runs_as_the_commit_round_trip_goes_out(
     assert seen == [1]
     assert len(sent) == 2
     assert _normalized(sent[1]).endswith("COMMIT")
+
+
+HOSTILE = [
+    "x'); DROP TABLE payments; --",
+    'quote " and backslash \\ and brace }{ and comma ,',
+    "$$dollar$$ %s %(x)s ;\nCOMMIT; ROLLBACK",
+]
+
+
+def test_hostile_text_in_an_array_parameter_arrives_as_data(engine: Engine) -> None:
+    # Given values a topic record could carry, in the array literal the chain sends
+    with engine.connect() as connection:
+        chain = StatementChain(connection.execution_options(isolation_level="AUTOCOMMIT"))
+        rows = chain.query(
+            text("SELECT unnest(CAST(:vs AS text[])) AS v"), {"vs": text_array(HOSTILE)}
+        )
+        chain.close()
+
+    # Then each comes back as it was: data, never SQL
+    assert [row.v for row in rows] == HOSTILE
+
+
+@pytest.mark.parametrize("reference", HOSTILE)
+def test_a_signed_event_naming_a_hostile_reference_credits_nothing_and_breaks_nothing(
+    session_factory: sessionmaker[Session], reference: str
+) -> None:
+    # Given a real payment, and a batch with an event whose reference is SQL-shaped
+    given_payment(session_factory, "rt-real")
+    batch = [
+        item(reference)._replace(source=("t", 0, 1)),
+        item("rt-real")._replace(source=("t", 0, 2)),
+    ]
+
+    # When the batch is credited
+    outcomes = credit_batch(UnitOfWork(session_factory), batch)
+
+    # Then the hostile one is a payment not found (retried, later dead-lettered), its
+    # neighbour is credited, and the tables are intact
+    assert isinstance(outcomes[0].error, PaymentNotFound)
+    assert outcomes[1].error is None
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Payment)) == 1
+        assert session.scalar(select(func.count()).select_from(LedgerTransaction)) == 1
